@@ -1,0 +1,202 @@
+package hyponema
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"time"
+
+	"golang.org/x/text/language"
+)
+
+// Model providers that an agent may name as "provider/model".
+var ModelProviders = []string{"openai", "anthropic", "local"}
+
+// Defaults of a new agent.
+const (
+	DefaultModel           = "local/hyponema-demo"
+	DefaultTemperature     = 0.7
+	DefaultMaxOutputTokens = 1024
+	DefaultLanguage        = "en"
+)
+
+var modelPattern = regexp.MustCompile(`^([a-z0-9][a-z0-9_-]*)/([^\s/][^\s]{0,199})$`)
+
+// AgentConfig is everything about an agent that a version snapshots. New
+// settings go here, so that versions capture them without a migration.
+type AgentConfig struct {
+	Name            string            `json:"name" doc:"Display name."`
+	Instructions    string            `json:"instructions" doc:"What the agent does and how: the core of its system prompt."`
+	FirstMessage    string            `json:"first_message" doc:"What the agent says first; empty to wait for the user."`
+	Model           string            `json:"model" doc:"provider/model, e.g. openai/gpt-4o-mini, anthropic/claude-sonnet-4-5 or local/hyponema-demo."`
+	Temperature     float64           `json:"temperature" doc:"Sampling temperature, 0–2."`
+	MaxOutputTokens int               `json:"max_output_tokens" doc:"Upper bound on tokens per reply."`
+	PersonaID       string            `json:"persona_id" doc:"The persona (per_…) that gives the agent its voice and tone; empty for none."`
+	Language        string            `json:"language" doc:"BCP 47 language tag of the conversation."`
+	AllowedOrigins  []string          `json:"allowed_origins" doc:"Web origins whose browsers may use this agent's session client endpoints."`
+	Metadata        map[string]string `json:"metadata" doc:"Your own key-value pairs (at most 50; keys 40, values 500 characters)."`
+}
+
+// Normalize fills defaults and puts fields in canonical form.
+func (c *AgentConfig) Normalize() {
+	if c.Model == "" {
+		c.Model = DefaultModel
+	}
+	if c.Language == "" {
+		c.Language = DefaultLanguage
+	}
+	if c.AllowedOrigins == nil {
+		c.AllowedOrigins = []string{}
+	}
+	for i, o := range c.AllowedOrigins {
+		if n, ok := NormalizeOrigin(o); ok {
+			c.AllowedOrigins[i] = n
+		}
+	}
+	if c.Metadata == nil {
+		c.Metadata = map[string]string{}
+	}
+}
+
+// Validate checks the configuration. It does not check that PersonaID
+// exists: the store does, inside the same transaction as the write.
+func (c *AgentConfig) Validate() error {
+	var v Validation
+	validateName(&v, c.Name, "name")
+	validateText(&v, c.Instructions, MaxInstructionsLen, "instructions")
+	validateText(&v, c.FirstMessage, MaxFirstMessageLen, "first_message")
+	if m := modelPattern.FindStringSubmatch(c.Model); m == nil {
+		v.Add("invalid", "must be provider/model, e.g. openai/gpt-4o-mini", "model")
+	} else if !knownProvider(m[1]) {
+		v.Add("invalid", fmt.Sprintf("unknown provider %q (known: openai, anthropic, local)", m[1]), "model")
+	}
+	if c.Temperature < 0 || c.Temperature > 2 {
+		v.Add("out_of_range", "must be between 0 and 2", "temperature")
+	}
+	if c.MaxOutputTokens < 1 || c.MaxOutputTokens > 200_000 {
+		v.Add("out_of_range", "must be between 1 and 200000", "max_output_tokens")
+	}
+	if c.PersonaID != "" && !HasPrefix(c.PersonaID, PrefixPersona) {
+		v.Add("invalid", "must be a persona ID (per_…)", "persona_id")
+	}
+	if _, err := language.Parse(c.Language); err != nil {
+		v.Add("invalid", "must be a BCP 47 language tag such as en or pt-BR", "language")
+	}
+	if len(c.AllowedOrigins) > MaxAllowedOrigins {
+		v.Add("too_long", fmt.Sprintf("must have at most %d origins", MaxAllowedOrigins), "allowed_origins")
+	}
+	for i, o := range c.AllowedOrigins {
+		if _, ok := NormalizeOrigin(o); !ok {
+			v.Add("invalid", "must be an origin such as https://example.com", "allowed_origins", fmt.Sprint(i))
+		}
+	}
+	validateMetadata(&v, c.Metadata, "metadata")
+	return v.Err()
+}
+
+func knownProvider(p string) bool {
+	for _, k := range ModelProviders {
+		if k == p {
+			return true
+		}
+	}
+	return false
+}
+
+// Agent is the editable draft of an agent, and which version is live.
+type Agent struct {
+	ID          string `json:"id" doc:"Agent ID (agt_…)."`
+	WorkspaceID string `json:"workspace_id"`
+	AgentConfig
+	PublishedVersionID string    `json:"published_version_id" doc:"The version that new sessions run; empty until one is published."`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
+}
+
+// AgentVersion is an immutable snapshot of an agent's configuration.
+type AgentVersion struct {
+	ID               string      `json:"id" doc:"Agent version ID (agv_…)."`
+	WorkspaceID      string      `json:"workspace_id"`
+	AgentID          string      `json:"agent_id"`
+	Number           int         `json:"number" doc:"1, 2, … per agent."`
+	Note             string      `json:"note"`
+	PersonaVersionID string      `json:"persona_version_id" doc:"The persona version pinned by this agent version; empty without a persona."`
+	Config           AgentConfig `json:"config" doc:"The agent's configuration as it was when the version was made."`
+	CreatedAt        time.Time   `json:"created_at"`
+}
+
+// AgentPatch changes some fields of an agent's draft; nil fields are kept.
+type AgentPatch struct {
+	Name            *string            `json:"name,omitempty"`
+	Instructions    *string            `json:"instructions,omitempty"`
+	FirstMessage    *string            `json:"first_message,omitempty"`
+	Model           *string            `json:"model,omitempty"`
+	Temperature     *float64           `json:"temperature,omitempty"`
+	MaxOutputTokens *int               `json:"max_output_tokens,omitempty"`
+	PersonaID       *string            `json:"persona_id,omitempty" doc:"A persona ID, or an empty string to remove the persona."`
+	Language        *string            `json:"language,omitempty"`
+	AllowedOrigins  *[]string          `json:"allowed_origins,omitempty"`
+	Metadata        *map[string]string `json:"metadata,omitempty" doc:"Replaces the whole map."`
+}
+
+// Apply copies the patch's set fields onto c.
+func (p *AgentPatch) Apply(c *AgentConfig) {
+	set(&c.Name, p.Name)
+	set(&c.Instructions, p.Instructions)
+	set(&c.FirstMessage, p.FirstMessage)
+	set(&c.Model, p.Model)
+	set(&c.Temperature, p.Temperature)
+	set(&c.MaxOutputTokens, p.MaxOutputTokens)
+	set(&c.PersonaID, p.PersonaID)
+	set(&c.Language, p.Language)
+	set(&c.AllowedOrigins, p.AllowedOrigins)
+	set(&c.Metadata, p.Metadata)
+}
+
+func set[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+// AgentService manages agents, their versions and which version is live.
+// Every method is scoped to one workspace: an object of another workspace
+// is ENOTFOUND, exactly as if it did not exist.
+type AgentService interface {
+	// CreateAgent stores a new agent draft; ID and times are set.
+	// Returns EINVALID (also for a persona_id that the workspace lacks).
+	CreateAgent(ctx context.Context, a *Agent) error
+
+	// FindAgent returns ENOTFOUND.
+	FindAgent(ctx context.Context, workspaceID, id string) (*Agent, error)
+
+	// ListAgents lists the workspace's agents.
+	ListAgents(ctx context.Context, workspaceID string, opt PageOptions) (Page[*Agent], error)
+
+	// UpdateAgent applies patch to the draft. Returns ENOTFOUND, EINVALID.
+	UpdateAgent(ctx context.Context, workspaceID, id string, patch AgentPatch) (*Agent, error)
+
+	// DeleteAgent deletes the agent; its versions stay readable by ID for
+	// the sessions that ran them. Returns ENOTFOUND.
+	DeleteAgent(ctx context.Context, workspaceID, id string) error
+
+	// CreateAgentVersion snapshots the draft as the next version, pinning
+	// the persona version (see PinPersonaVersion). Returns ENOTFOUND.
+	CreateAgentVersion(ctx context.Context, workspaceID, agentID, note string) (*AgentVersion, error)
+
+	// FindAgentVersion returns ENOTFOUND unless the version belongs to the agent.
+	FindAgentVersion(ctx context.Context, workspaceID, agentID, versionID string) (*AgentVersion, error)
+
+	// ListAgentVersions lists the agent's versions.
+	ListAgentVersions(ctx context.Context, workspaceID, agentID string, opt PageOptions) (Page[*AgentVersion], error)
+
+	// PublishAgentVersion makes the version live. Publishing the live
+	// version again changes nothing. Returns ENOTFOUND (agent), EINVALID
+	// (a version_id that is not one of the agent's).
+	PublishAgentVersion(ctx context.Context, workspaceID, agentID, versionID string) (*Agent, error)
+
+	// RollbackAgent makes live the version that was published before the
+	// live one; repeated calls go further back. Returns ENOTFOUND,
+	// ECONFLICT (nothing earlier to go back to).
+	RollbackAgent(ctx context.Context, workspaceID, agentID string) (*Agent, error)
+}
