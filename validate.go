@@ -25,6 +25,10 @@ func validateName(v *Validation, name string, path ...string) {
 	switch {
 	case strings.TrimSpace(name) == "":
 		v.Add("missing", "is required", path...)
+	case !utf8.ValidString(name):
+		v.Add("invalid", "must be valid UTF-8", path...)
+	case strings.ContainsRune(name, 0):
+		v.Add("invalid", "must not contain NUL characters", path...) // PostgreSQL cannot store them
 	case utf8.RuneCountInString(name) > MaxNameLen:
 		v.Add("too_long", fmt.Sprintf("must be at most %d characters", MaxNameLen), path...)
 	}
@@ -33,6 +37,8 @@ func validateName(v *Validation, name string, path ...string) {
 func validateText(v *Validation, s string, max int, path ...string) {
 	if !utf8.ValidString(s) {
 		v.Add("invalid", "must be valid UTF-8", path...)
+	} else if strings.ContainsRune(s, 0) {
+		v.Add("invalid", "must not contain NUL characters", path...) // PostgreSQL cannot store them
 	} else if utf8.RuneCountInString(s) > max {
 		v.Add("too_long", fmt.Sprintf("must be at most %d characters", max), path...)
 	}
@@ -48,6 +54,8 @@ func validateMetadata(v *Validation, m map[string]string, path string) {
 		switch {
 		case k == "":
 			v.Add("invalid", "keys must not be empty", path)
+		case strings.ContainsRune(k, 0) || strings.ContainsRune(val, 0):
+			v.Add("invalid", "keys and values must not contain NUL characters", path)
 		case utf8.RuneCountInString(k) > MaxMetadataKeyLen:
 			v.Add("too_long", fmt.Sprintf("keys must be at most %d characters", MaxMetadataKeyLen), path, k)
 		case utf8.RuneCountInString(val) > MaxMetadataValueLen:
