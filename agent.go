@@ -20,7 +20,18 @@ const (
 	DefaultLanguage        = "en"
 )
 
-var modelPattern = regexp.MustCompile(`^([a-z0-9][a-z0-9_-]*)/([^\s/][^\s]{0,199})$`)
+var modelPattern = regexp.MustCompile(`^([a-z0-9][a-z0-9_-]*)/([^\s/\x00-\x1f\x7f][^\s\x00-\x1f\x7f]{0,199})$`)
+
+// NewAgentConfig returns the configuration that a new agent starts from,
+// before the caller's fields are applied.
+func NewAgentConfig() AgentConfig {
+	return AgentConfig{
+		Model:           DefaultModel,
+		Temperature:     DefaultTemperature,
+		MaxOutputTokens: DefaultMaxOutputTokens,
+		Language:        DefaultLanguage,
+	}
+}
 
 // AgentConfig is everything about an agent that a version snapshots. New
 // settings go here, so that versions capture them without a migration.
@@ -176,8 +187,9 @@ type AgentService interface {
 	// UpdateAgent applies patch to the draft. Returns ENOTFOUND, EINVALID.
 	UpdateAgent(ctx context.Context, workspaceID, id string, patch AgentPatch) (*Agent, error)
 
-	// DeleteAgent deletes the agent; its versions stay readable by ID for
-	// the sessions that ran them. Returns ENOTFOUND.
+	// DeleteAgent deletes the agent: it and its versions are ENOTFOUND from
+	// then on, but their rows are kept for the sessions that ran them.
+	// Returns ENOTFOUND.
 	DeleteAgent(ctx context.Context, workspaceID, id string) error
 
 	// CreateAgentVersion snapshots the draft as the next version, pinning
