@@ -1,0 +1,149 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/hyponema/hyponema/store"
+	"github.com/hyponema/hyponema/store/storetest"
+)
+
+// TestAuthorizationMatrix calls every authenticated route of the OpenAPI
+// document with workspace B's key against workspace A's objects, both under
+// A's workspace path and under B's own, and checks that B can neither read,
+// change, list nor learn of anything of A's. Routes are taken from the
+// generated document, so a new route joins the matrix by itself (and fails
+// here until it has a fixture).
+func TestAuthorizationMatrix(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, db *store.DB) {
+		ts := newTestServer(t, db)
+		a, b := ts.newTenant("A"), ts.newTenant("B")
+
+		// A's objects.
+		persona := ts.must(201, "POST", "/workspaces/"+a.ws+"/personas", a.key, `{"name":"A persona"}`).str(t, "id")
+		perv := ts.must(201, "POST", "/workspaces/"+a.ws+"/personas/"+persona+"/versions", a.key, `{}`).str(t, "id")
+		ts.must(200, "POST", "/workspaces/"+a.ws+"/personas/"+persona+"/publish", a.key, `{"version_id":"`+perv+`"}`)
+		agent := ts.must(201, "POST", "/workspaces/"+a.ws+"/agents", a.key, `{"name":"A agent","persona_id":"`+persona+`"}`).str(t, "id")
+		agv := ts.must(201, "POST", "/workspaces/"+a.ws+"/agents/"+agent+"/versions", a.key, `{}`).str(t, "id")
+		ts.must(200, "POST", "/workspaces/"+a.ws+"/agents/"+agent+"/publish", a.key, `{"version_id":"`+agv+`"}`)
+		keyID := ts.must(201, "POST", "/workspaces/"+a.ws+"/api-keys", a.key, `{"name":"A second"}`).str(t, "id")
+		secrets := []string{a.ws, persona, perv, agent, agv, keyID, "A agent", "A persona", "A second"}
+
+		// ids says which of A's objects fill a route's {id} and {version_id}.
+		ids := func(path string) (id, version string) {
+			switch {
+			case strings.HasPrefix(path, "/workspaces/{ws}/agents/{id}"):
+				return agent, agv
+			case strings.HasPrefix(path, "/workspaces/{ws}/personas/{id}"):
+				return persona, perv
+			case strings.HasPrefix(path, "/workspaces/{ws}/api-keys/{id}"):
+				return keyID, ""
+			}
+			return "", ""
+		}
+		bodies := map[string]string{
+			"POST /workspaces/{ws}/agents/{id}/publish":   `{"version_id":"` + agv + `"}`,
+			"POST /workspaces/{ws}/personas/{id}/publish": `{"version_id":"` + perv + `"}`,
+			"PATCH /workspaces/{ws}/agents/{id}":          `{"name":"hacked"}`,
+			"PATCH /workspaces/{ws}/personas/{id}":        `{"name":"hacked"}`,
+			"POST /workspaces/{ws}/agents":                `{"name":"B agent","persona_id":"` + persona + `"}`,
+			"POST /workspaces/{ws}/personas":              `{"name":"B persona"}`,
+			"POST /workspaces/{ws}/api-keys":              `{"name":"B key"}`,
+		}
+
+		type route struct{ method, path string }
+		var routes []route
+		for path := range ts.srv.OpenAPI().Paths {
+			for _, method := range []string{"GET", "POST", "PATCH", "DELETE", "PUT"} {
+				if isRoute(ts, method, path) {
+					routes = append(routes, route{method, path})
+				}
+			}
+		}
+		sort.Slice(routes, func(i, j int) bool { return routes[i].path+routes[i].method < routes[j].path+routes[j].method })
+
+		tested := 0
+		for _, rt := range routes {
+			if rt.path == "/healthz" || rt.path == "/readyz" {
+				continue
+			}
+			id, version := ids(rt.path)
+			if strings.Contains(rt.path, "{id}") && id == "" {
+				t.Fatalf("no fixture for %s %s: add it to the matrix", rt.method, rt.path)
+			}
+			body := bodies[rt.method+" "+rt.path]
+			if body == "" && (rt.method == "POST" || rt.method == "PATCH") {
+				body = `{}`
+			}
+			workspaces := []string{a.ws, b.ws}
+			if !strings.Contains(rt.path, "{ws}") {
+				workspaces = []string{""} // e.g. GET /workspaces: B's own view
+			}
+			for _, ws := range workspaces {
+				path := strings.NewReplacer("{ws}", ws, "{id}", id, "{version_id}", version).Replace(rt.path)
+				r := ts.do(rt.method, path, b.key, body)
+				tested++
+				name := rt.method + " " + path + " with B's key"
+				switch {
+				case ws == a.ws || strings.Contains(rt.path, "{id}"):
+					// Anything naming A's workspace or objects is not found.
+					if r.status != http.StatusNotFound {
+						t.Errorf("%s: status %d, want 404: %s", name, r.status, r.body)
+						continue
+					}
+					checkError(t, r, 404, "not_found")
+				case rt.method == "POST" && rt.path == "/workspaces/{ws}/agents":
+					// B may not point its agent at A's persona.
+					checkError(t, r, 422, "validation_error")
+				default:
+					// B's own lists and creations succeed and show nothing of A's.
+					if r.status >= 300 {
+						t.Errorf("%s: status %d: %s", name, r.status, r.body)
+					}
+				}
+				for _, s := range secrets {
+					if strings.Contains(string(r.body), s) {
+						t.Errorf("%s: response mentions A's %q: %s", name, s, r.body)
+					}
+				}
+			}
+		}
+		if tested < 40 {
+			t.Fatalf("only %d calls made: the route list is wrong", tested)
+		}
+
+		// Nothing of A's changed.
+		ag := ts.must(200, "GET", "/workspaces/"+a.ws+"/agents/"+agent, a.key, "").json(t)
+		if ag["name"] != "A agent" || ag["published_version_id"] != agv {
+			t.Errorf("A's agent changed: %v", ag)
+		}
+		pe := ts.must(200, "GET", "/workspaces/"+a.ws+"/personas/"+persona, a.key, "").json(t)
+		if pe["name"] != "A persona" || pe["published_version_id"] != perv {
+			t.Errorf("A's persona changed: %v", pe)
+		}
+		if k := ts.must(200, "GET", "/workspaces/"+a.ws+"/api-keys/"+keyID, a.key, "").json(t); k["revoked_at"] != nil {
+			t.Errorf("A's key was revoked by B: %v", k)
+		}
+		ts.must(200, "GET", "/workspaces/"+a.ws+"/agents/"+agent+"/versions/"+agv, a.key, "")
+	})
+}
+
+// isRoute reports whether the OpenAPI document has the operation.
+func isRoute(ts *testServer, method, path string) bool {
+	item := ts.srv.OpenAPI().Paths[path]
+	switch method {
+	case "GET":
+		return item.Get != nil
+	case "POST":
+		return item.Post != nil
+	case "PATCH":
+		return item.Patch != nil
+	case "DELETE":
+		return item.Delete != nil
+	case "PUT":
+		return item.Put != nil
+	}
+	return false
+}

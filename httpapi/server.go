@@ -1,0 +1,215 @@
+// Package httpapi is Hyponema's HTTP API: one route table on the standard
+// ServeMux, bearer authentication, the API's error shape, request IDs,
+// idempotency keys, and the OpenAPI 3.1 document generated from the code
+// (huma v2).
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/hyponema/hyponema"
+)
+
+func init() {
+	// Every error that huma makes or passes on takes the API's shape.
+	huma.NewErrorWithContext = newHumaError
+	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
+		return newHumaError(nil, status, msg, errs...)
+	}
+	// "NAME" is not "name": a field the API does not know is an error.
+	huma.ValidateStrictCasing = true
+}
+
+// Server serves the HTTP API. Set the services, then call Handler or Open.
+type Server struct {
+	Workspaces  hyponema.WorkspaceService
+	APIKeys     hyponema.APIKeyService
+	Agents      hyponema.AgentService
+	Personas    hyponema.PersonaService
+	Idempotency hyponema.IdempotencyService
+
+	// Ready reports whether the server's dependencies answer (/readyz).
+	Ready func(ctx context.Context) error
+	// Version is the build's version, shown in the OpenAPI document.
+	Version string
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+
+	logger  *slog.Logger
+	api     huma.API
+	handler http.Handler
+	touches keyTouches
+
+	ln     net.Listener
+	server *http.Server
+}
+
+// NewServer returns a server whose routes are registered. Services must be
+// set before it handles a request.
+func NewServer(logger *slog.Logger, version string) *Server {
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{
+		Version: version,
+		Now:     func() time.Time { return time.Now().UTC() },
+		logger:  logger,
+		touches: keyTouches{last: map[string]time.Time{}},
+		Ready:   func(context.Context) error { return nil },
+	}
+	errorLogger = logger
+
+	mux := http.NewServeMux()
+	cfg := huma.DefaultConfig("Hyponema API", version)
+	cfg.CreateHooks = nil // no $schema links in bodies
+	cfg.DocsPath = ""     // the docs renderer loads scripts from a CDN
+	cfg.SchemasPath = ""
+	cfg.Info.Description = "Build, run and study conversational AI agents. Authenticate with a workspace API key: `Authorization: Bearer hyp_…`."
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"apiKey": {Type: "http", Scheme: "bearer", Description: "A workspace API key, hyp_ followed by 41 characters."},
+	}
+	cfg.Security = []map[string][]string{{"apiKey": {}}}
+	s.api = humago.New(mux, cfg)
+	s.api.UseMiddleware(s.scopeWorkspace)
+	s.routes()
+
+	// Paths that match no route get the API's 404 rather than the mux's text.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, hyponema.Errorf(hyponema.ENOTFOUND, "No such route: %s %s.", r.Method, r.URL.Path))
+	})
+	s.handler = s.withRequest(s.withAuth(s.withIdempotency(mux)))
+	return s
+}
+
+// Handler returns the server's root handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// OpenAPI returns the generated OpenAPI document.
+func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
+
+// Open listens on addr (port 0 picks a free port) and serves in the background.
+func (s *Server) Open(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	s.server = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("http server stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+// Addr returns the address the server listens on, once open.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Close stops accepting requests and waits for running ones until ctx ends.
+func (s *Server) Close(ctx context.Context) error {
+	if s.server == nil {
+		return nil
+	}
+	return s.server.Shutdown(ctx)
+}
+
+// scopeWorkspace refuses any {ws} in a path other than the caller's own,
+// as 404: a key never learns whether another workspace exists.
+func (s *Server) scopeWorkspace(ctx huma.Context, next func(huma.Context)) {
+	if ws := ctx.Param("ws"); ws != "" {
+		p := PrincipalFromContext(ctx.Context())
+		if p == nil || p.WorkspaceID != ws {
+			_ = huma.WriteErr(s.api, ctx, http.StatusNotFound, "Workspace not found.")
+			return
+		}
+	}
+	next(ctx)
+}
+
+// op describes one route for the table below.
+func op(method, path, id, tag, summary string, status int) huma.Operation {
+	o := huma.Operation{
+		Method:        method,
+		Path:          path,
+		OperationID:   id,
+		Tags:          []string{tag},
+		Summary:       summary,
+		DefaultStatus: status,
+		MaxBodyBytes:  MaxBodyBytes,
+		Errors:        []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound, http.StatusRequestEntityTooLarge},
+	}
+	if method == http.MethodPost {
+		o.Errors = append(o.Errors, http.StatusConflict)
+	}
+	return o
+}
+
+// public marks an operation that needs no credential.
+func public(o huma.Operation) huma.Operation {
+	o.Security = []map[string][]string{}
+	o.Errors = nil
+	return o
+}
+
+// routes is the one route table of the API.
+func (s *Server) routes() {
+	api := s.api
+	const (
+		get, post, patch, del  = http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete
+		ok, created, noContent = http.StatusOK, http.StatusCreated, http.StatusNoContent
+	)
+
+	huma.Register(api, public(op(get, "/healthz", "health", "System", "The process is alive", ok)), s.health)
+	huma.Register(api, public(op(get, "/readyz", "ready", "System", "The database answers", ok)), s.ready)
+
+	huma.Register(api, op(get, "/workspaces", "list-workspaces", "Workspaces", "List the workspaces the credential may use", ok), s.listWorkspaces)
+	huma.Register(api, op(get, "/workspaces/{ws}", "get-workspace", "Workspaces", "Get a workspace", ok), s.getWorkspace)
+
+	huma.Register(api, op(post, "/workspaces/{ws}/api-keys", "create-api-key", "API keys", "Create an API key; the key is shown only in this response", created), s.createAPIKey)
+	huma.Register(api, op(get, "/workspaces/{ws}/api-keys", "list-api-keys", "API keys", "List API keys", ok), s.listAPIKeys)
+	huma.Register(api, op(get, "/workspaces/{ws}/api-keys/{id}", "get-api-key", "API keys", "Get an API key", ok), s.getAPIKey)
+	huma.Register(api, op(del, "/workspaces/{ws}/api-keys/{id}", "revoke-api-key", "API keys", "Revoke an API key at once", ok), s.revokeAPIKey)
+
+	huma.Register(api, op(post, "/workspaces/{ws}/agents", "create-agent", "Agents", "Create an agent", created), s.createAgent)
+	huma.Register(api, op(get, "/workspaces/{ws}/agents", "list-agents", "Agents", "List agents", ok), s.listAgents)
+	huma.Register(api, op(get, "/workspaces/{ws}/agents/{id}", "get-agent", "Agents", "Get an agent's draft", ok), s.getAgent)
+	huma.Register(api, op(patch, "/workspaces/{ws}/agents/{id}", "update-agent", "Agents", "Edit an agent's draft", ok), s.updateAgent)
+	huma.Register(api, op(del, "/workspaces/{ws}/agents/{id}", "delete-agent", "Agents", "Delete an agent", noContent), s.deleteAgent)
+	huma.Register(api, op(post, "/workspaces/{ws}/agents/{id}/versions", "create-agent-version", "Agents", "Snapshot the draft into a new immutable version", created), s.createAgentVersion)
+	huma.Register(api, op(get, "/workspaces/{ws}/agents/{id}/versions", "list-agent-versions", "Agents", "List an agent's versions", ok), s.listAgentVersions)
+	huma.Register(api, op(get, "/workspaces/{ws}/agents/{id}/versions/{version_id}", "get-agent-version", "Agents", "Get an agent version", ok), s.getAgentVersion)
+	huma.Register(api, op(post, "/workspaces/{ws}/agents/{id}/publish", "publish-agent", "Agents", "Make a version live", ok), s.publishAgent)
+	huma.Register(api, op(post, "/workspaces/{ws}/agents/{id}/rollback", "rollback-agent", "Agents", "Go back to the version published before", ok), s.rollbackAgent)
+
+	huma.Register(api, op(post, "/workspaces/{ws}/personas", "create-persona", "Personas", "Create a persona", created), s.createPersona)
+	huma.Register(api, op(get, "/workspaces/{ws}/personas", "list-personas", "Personas", "List personas", ok), s.listPersonas)
+	huma.Register(api, op(get, "/workspaces/{ws}/personas/{id}", "get-persona", "Personas", "Get a persona's draft", ok), s.getPersona)
+	huma.Register(api, op(patch, "/workspaces/{ws}/personas/{id}", "update-persona", "Personas", "Edit a persona's draft", ok), s.updatePersona)
+	huma.Register(api, op(del, "/workspaces/{ws}/personas/{id}", "delete-persona", "Personas", "Delete a persona", noContent), s.deletePersona)
+	huma.Register(api, op(post, "/workspaces/{ws}/personas/{id}/versions", "create-persona-version", "Personas", "Snapshot the draft into a new immutable version", created), s.createPersonaVersion)
+	huma.Register(api, op(get, "/workspaces/{ws}/personas/{id}/versions", "list-persona-versions", "Personas", "List a persona's versions", ok), s.listPersonaVersions)
+	huma.Register(api, op(get, "/workspaces/{ws}/personas/{id}/versions/{version_id}", "get-persona-version", "Personas", "Get a persona version", ok), s.getPersonaVersion)
+	huma.Register(api, op(post, "/workspaces/{ws}/personas/{id}/publish", "publish-persona", "Personas", "Make a version live", ok), s.publishPersona)
+	huma.Register(api, op(post, "/workspaces/{ws}/personas/{id}/rollback", "rollback-persona", "Personas", "Go back to the version published before", ok), s.rollbackPersona)
+}

@@ -1,0 +1,176 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/hyponema/hyponema"
+	"github.com/hyponema/hyponema/httpapi"
+	"github.com/hyponema/hyponema/store"
+)
+
+// testServer is the real HTTP API over a real database, served on loopback.
+type testServer struct {
+	t   testing.TB
+	db  *store.DB
+	srv *httpapi.Server
+	url string
+}
+
+// tenant is a workspace and one of its API keys.
+type tenant struct {
+	ws  string
+	key string
+}
+
+func newTestServer(t testing.TB, db *store.DB) *testServer {
+	s := httpapi.NewServer(nil, "test")
+	s.Workspaces = store.NewWorkspaceService(db)
+	s.APIKeys = store.NewAPIKeyService(db)
+	s.Agents = store.NewAgentService(db)
+	s.Personas = store.NewPersonaService(db)
+	s.Idempotency = store.NewIdempotencyService(db)
+	s.Ready = db.Ping
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(hs.Close)
+	return &testServer{t: t, db: db, srv: s, url: hs.URL}
+}
+
+// newTenant creates a workspace and a key directly in the store.
+func (ts *testServer) newTenant(name string) tenant {
+	ts.t.Helper()
+	ctx := context.Background()
+	w := &hyponema.Workspace{Name: name}
+	if err := store.NewWorkspaceService(ts.db).CreateWorkspace(ctx, w); err != nil {
+		ts.t.Fatal(err)
+	}
+	secret, err := store.NewAPIKeyService(ts.db).CreateAPIKey(ctx, &hyponema.APIKey{WorkspaceID: w.ID, Name: "test"})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return tenant{ws: w.ID, key: secret}
+}
+
+// response is a finished HTTP exchange.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r *response) json(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response is not a JSON object: %v: %s", err, r.body)
+	}
+	return m
+}
+
+// str returns a top-level string field of a JSON object response.
+func (r *response) str(t testing.TB, field string) string {
+	t.Helper()
+	s, _ := r.json(t)[field].(string)
+	return s
+}
+
+// do sends a request with the key (if any) and a raw body (if any).
+func (ts *testServer) do(method, path, key, body string, headers ...string) *response {
+	ts.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, ts.url+path, rd)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return &response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// must sends a request and fails the test unless the status is want.
+func (ts *testServer) must(want int, method, path, key, body string, headers ...string) *response {
+	ts.t.Helper()
+	r := ts.do(method, path, key, body, headers...)
+	if r.status != want {
+		ts.t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.status, want, r.body)
+	}
+	return r
+}
+
+// checkError asserts the API's error shape and kind.
+func checkError(t testing.TB, r *response, status int, kind string) map[string]any {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	m := r.json(t)
+	if m["error_kind"] != kind {
+		t.Errorf("error_kind %v, want %s: %s", m["error_kind"], kind, r.body)
+	}
+	if d, _ := m["detail"].(string); d == "" {
+		t.Errorf("error without detail: %s", r.body)
+	}
+	// A replayed response keeps the request_id of the request that made it.
+	replayed := r.header.Get("Idempotent-Replayed") == "true"
+	if id, _ := m["request_id"].(string); id == "" || (!replayed && id != r.header.Get("X-Request-Id")) {
+		t.Errorf("request_id %q does not match X-Request-Id %q", id, r.header.Get("X-Request-Id"))
+	}
+	for _, leak := range []string{"SELECT", "INSERT", "sqlite", "pgx", "goroutine", ".go:"} {
+		if bytes.Contains(r.body, []byte(leak)) {
+			t.Errorf("error body leaks %q: %s", leak, r.body)
+		}
+	}
+	return m
+}
+
+// fieldErrors returns the errors array of a validation error.
+func fieldErrors(t testing.TB, m map[string]any) []map[string]any {
+	t.Helper()
+	raw, _ := m["errors"].([]any)
+	var out []map[string]any
+	for _, e := range raw {
+		out = append(out, e.(map[string]any))
+	}
+	return out
+}
+
+func hasFieldError(errs []map[string]any, loc string, typ string) bool {
+	for _, e := range errs {
+		var parts []string
+		for _, p := range e["loc"].([]any) {
+			parts = append(parts, p.(string))
+		}
+		if strings.Join(parts, ".") == loc && e["type"] == typ {
+			return true
+		}
+	}
+	return false
+}
