@@ -1,0 +1,317 @@
+// Command hyponema runs the Hyponema server and its management commands.
+//
+//	hyponema serve                       run the server (SQLite in ./data by default)
+//	hyponema migrate                     apply database migrations and exit
+//	hyponema workspace create --name N   create a workspace and print its first API key
+//	hyponema version                     print the version
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hyponema/hyponema"
+	"github.com/hyponema/hyponema/httpapi"
+	"github.com/hyponema/hyponema/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=…"; otherwise
+// it comes from the module's build info.
+var version = ""
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "hyponema:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `Hyponema: build, run and study conversational AI agents.
+
+Usage:
+  hyponema serve [flags]                      run the server
+  hyponema migrate [flags]                    apply database migrations and exit
+  hyponema workspace create --name N [flags]  create a workspace; print its ID and first API key as JSON
+  hyponema version                            print the version
+
+Run "hyponema serve -h" for the flags; each has an environment variable too.
+`
+
+// run dispatches a command line. It is main without the process: tests call it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "workspace":
+		if len(args) < 2 || args[1] != "create" {
+			return errors.New(`usage: hyponema workspace create --name NAME`)
+		}
+		return runWorkspaceCreate(ctx, args[2:], getenv, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, buildVersion())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*Config, error) {
+	fs := flag.NewFlagSet("hyponema "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &Config{}
+	c.bind(fs, getenv)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return c, nil
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c, err := parseConfig("serve", args, getenv, stderr, nil)
+	if err != nil {
+		return err
+	}
+	m := NewMain(c, stderr)
+	if err := m.Run(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	fmt.Fprintf(stdout, "hyponema %s listening on %s (database: %s)\n", buildVersion(), m.URL(), m.DB.Dialect())
+	<-ctx.Done()
+	m.logger.Info("shutting down")
+	return m.Close()
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c, err := parseConfig("migrate", args, getenv, stderr, nil)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, c.databaseURL())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "migrated %s database\n", db.Dialect())
+	return nil
+}
+
+func runWorkspaceCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var name string
+	c, err := parseConfig("workspace create", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "", "workspace name (required)")
+	})
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, c.databaseURL())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	w, secret, err := createWorkspace(ctx, db, name, "")
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(map[string]string{"workspace_id": w.ID, "api_key": secret})
+}
+
+// createWorkspace creates a workspace and its first API key, with the given
+// secret or a new one.
+func createWorkspace(ctx context.Context, db *store.DB, name, secret string) (*hyponema.Workspace, string, error) {
+	w := &hyponema.Workspace{Name: name}
+	if err := store.NewWorkspaceService(db).CreateWorkspace(ctx, w); err != nil {
+		return nil, "", errorText(err)
+	}
+	keys := store.NewAPIKeyService(db)
+	k := &hyponema.APIKey{WorkspaceID: w.ID, Name: "first key"}
+	var err error
+	if secret == "" {
+		secret, err = keys.CreateAPIKey(ctx, k)
+	} else {
+		k.Name = "bootstrap key"
+		err = keys.CreateAPIKeyWithSecret(ctx, k, secret)
+	}
+	if err != nil {
+		return nil, "", errorText(err)
+	}
+	return w, secret, nil
+}
+
+// errorText shows domain errors by their message, for people at a terminal.
+func errorText(err error) error {
+	if code := hyponema.ErrorCode(err); code != hyponema.EINTERNAL {
+		return errors.New(hyponema.ErrorMessage(err))
+	}
+	return err
+}
+
+// Main is the running program: its configuration and the adapters it wired.
+type Main struct {
+	Config *Config
+	DB     *store.DB
+	HTTP   *httpapi.Server
+
+	logger *slog.Logger
+	stderr io.Writer
+	cancel context.CancelFunc // stops background work
+	wg     sync.WaitGroup     // background work still running
+}
+
+// NewMain returns a program that logs to stderr.
+func NewMain(c *Config, stderr io.Writer) *Main {
+	return &Main{Config: c, stderr: stderr}
+}
+
+// Run opens the database, migrates it, bootstraps the first workspace if so
+// configured, and starts serving HTTP. It returns once the server listens.
+func (m *Main) Run(ctx context.Context) error {
+	logger, err := m.Config.logger(m.stderr)
+	if err != nil {
+		return err
+	}
+	m.logger = logger
+	if m.DB, err = store.Open(ctx, m.Config.databaseURL()); err != nil {
+		return err
+	}
+	if err := m.DB.Migrate(ctx); err != nil {
+		return err
+	}
+	if err := m.bootstrap(ctx); err != nil {
+		return err
+	}
+
+	s := httpapi.NewServer(logger, buildVersion())
+	s.Workspaces = store.NewWorkspaceService(m.DB)
+	s.APIKeys = store.NewAPIKeyService(m.DB)
+	s.Agents = store.NewAgentService(m.DB)
+	s.Personas = store.NewPersonaService(m.DB)
+	s.Idempotency = store.NewIdempotencyService(m.DB)
+	s.Ready = m.DB.Ping
+	if err := s.Open(m.Config.Addr); err != nil {
+		return err
+	}
+	m.HTTP = s
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	m.wg.Go(func() { m.sweepIdempotencyKeys(bg) })
+	logger.Info("serving", "url", m.URL(), "database", m.DB.Dialect())
+	return nil
+}
+
+// bootstrap creates a workspace with HYPONEMA_BOOTSTRAP_API_KEY when the
+// database holds none, so that automation can start from a known key.
+func (m *Main) bootstrap(ctx context.Context) error {
+	secret := m.Config.BootstrapAPIKey
+	if secret == "" {
+		return nil
+	}
+	if !hyponema.ValidAPIKeySecret(secret) {
+		return errors.New("HYPONEMA_BOOTSTRAP_API_KEY must be hyp_ followed by 41 characters of [A-Za-z0-9]")
+	}
+	n, err := store.NewWorkspaceService(m.DB).CountWorkspaces(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	w, _, err := createWorkspace(ctx, m.DB, "Default", secret)
+	if err != nil {
+		return fmt.Errorf("bootstrap workspace: %w", err)
+	}
+	m.logger.Info("created bootstrap workspace", "workspace_id", w.ID)
+	return nil
+}
+
+// sweepIdempotencyKeys deletes stored responses older than their 24 h life.
+func (m *Main) sweepIdempotencyKeys(ctx context.Context) {
+	svc := store.NewIdempotencyService(m.DB)
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := svc.DeleteExpiredIdempotencyKeys(ctx, time.Now().Add(-hyponema.IdempotencyTTL)); err != nil && ctx.Err() == nil {
+			m.logger.Warn("sweeping idempotency keys", "error", err)
+		} else if n > 0 {
+			m.logger.Debug("swept idempotency keys", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// URL returns the public URL of the running server.
+func (m *Main) URL() string {
+	if m.HTTP == nil {
+		return ""
+	}
+	return m.Config.publicURL(m.HTTP.Addr())
+}
+
+// Close stops the server, letting running requests finish for up to 10 s,
+// then closes the database.
+func (m *Main) Close() error {
+	var errs []error
+	if m.cancel != nil {
+		m.cancel()
+		m.wg.Wait()
+	}
+	if m.HTTP != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.DB != nil {
+		errs = append(errs, m.DB.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hyponema/hyponema"
+	"github.com/hyponema/hyponema/store/storetest"
+)
+
+// buildBinary builds the hyponema command once per test binary run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "hyponema")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("go build: %v", err)
+	}
+	return bin
+}
+
+// process is the built binary serving on a free loopback port.
+type process struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	url    string
+	stderr *bytes.Buffer
+}
+
+var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
+
+func startServer(t *testing.T, bin string, env []string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &process{t: t, cmd: cmd, stderr: &bytes.Buffer{}}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+		close(found)
+	}()
+	select {
+	case u, ok := <-found:
+		if !ok {
+			t.Fatalf("server exited before listening: %s", p.stderr)
+		}
+		p.url = u
+	case <-time.After(60 * time.Second):
+		t.Fatalf("server did not start: %s", p.stderr)
+	}
+	return p
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *process) stop() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			p.t.Fatalf("server exited with %v: %s", err, p.stderr)
+		}
+	case <-time.After(20 * time.Second):
+		p.t.Fatalf("server did not stop on SIGTERM")
+	}
+}
+
+func (p *process) call(method, path, key, body string, want int) map[string]any {
+	p.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, p.url+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != want {
+		p.t.Fatalf("%s %s: %d, want %d: %s", method, path, res.StatusCode, want, b)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+// TestBinaryEndToEnd runs the built binary as a newcomer would: it boots on
+// an empty data dir with a bootstrap key, serves the README's walk-through,
+// stops on SIGTERM, and keeps everything across a restart. It runs on
+// SQLite, and on PostgreSQL when the test database is configured.
+func TestBinaryEndToEnd(t *testing.T) {
+	bin := buildBinary(t)
+	dbs := map[string]func(t *testing.T) []string{
+		"sqlite": func(t *testing.T) []string { return nil },
+		"postgres": func(t *testing.T) []string {
+			return []string{"HYPONEMA_DATABASE_URL=" + storetest.PostgresDSN(t)}
+		},
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			key := hyponema.NewAPIKeySecret()
+			env := append(dbs[name](t), "HYPONEMA_DATA_DIR="+dir, "HYPONEMA_BOOTSTRAP_API_KEY="+key, "HYPONEMA_LOG_LEVEL=debug")
+
+			p := startServer(t, bin, env)
+			p.call("GET", "/healthz", "", "", 200)
+			p.call("GET", "/readyz", "", "", 200)
+			list := p.call("GET", "/workspaces", key, "", 200)
+			ws := list["data"].([]any)[0].(map[string]any)["id"].(string)
+			agent := p.call("POST", "/workspaces/"+ws+"/agents", key, `{"name":"Support","instructions":"Help."}`, 201)["id"].(string)
+			version := p.call("POST", "/workspaces/"+ws+"/agents/"+agent+"/versions", key, `{}`, 201)["id"].(string)
+			p.call("POST", "/workspaces/"+ws+"/agents/"+agent+"/publish", key, `{"version_id":"`+version+`"}`, 200)
+			p.stop()
+			if strings.Contains(p.stderr.String(), key) {
+				t.Fatalf("the API key appears in the server's log")
+			}
+			if name == "sqlite" {
+				if _, err := os.Stat(filepath.Join(dir, "hyponema.db")); err != nil {
+					t.Fatalf("no SQLite file in the data dir: %v", err)
+				}
+			}
+
+			// Restart: the bootstrap key is not created twice, and data stays.
+			p = startServer(t, bin, env)
+			got := p.call("GET", "/workspaces/"+ws+"/agents/"+agent, key, "", 200)
+			if got["published_version_id"] != version {
+				t.Fatalf("published version lost across restart: %v", got)
+			}
+			if n := len(p.call("GET", "/workspaces", key, "", 200)["data"].([]any)); n != 1 {
+				t.Fatalf("%d workspaces", n)
+			}
+			p.stop()
+		})
+	}
+}
+
+func TestWorkspaceCreateCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	getenv := func(k string) string {
+		if k == "HYPONEMA_DATA_DIR" {
+			return dir
+		}
+		return ""
+	}
+	if err := run(context.Background(), []string{"workspace", "create", "--name", "Acme"}, getenv, &out, &errOut); err != nil {
+		t.Fatalf("%v: %s", err, errOut.String())
+	}
+	var got struct {
+		WorkspaceID string `json:"workspace_id"`
+		APIKey      string `json:"api_key"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("output is not JSON: %q", out.String())
+	}
+	if !strings.HasPrefix(got.WorkspaceID, "ws_") || !hyponema.ValidAPIKeySecret(got.APIKey) {
+		t.Fatalf("bad output %+v", got)
+	}
+	if err := run(context.Background(), []string{"workspace", "create"}, getenv, &out, &errOut); err == nil || !strings.Contains(err.Error(), "name") {
+		t.Fatalf("a workspace without a name: %v", err)
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	var out, errOut bytes.Buffer
+	noenv := func(string) string { return "" }
+	if err := run(context.Background(), []string{"version"}, noenv, &out, &errOut); err != nil || strings.TrimSpace(out.String()) == "" {
+		t.Fatalf("version: %v %q", err, out.String())
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, noenv, &out, &errOut); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+	if err := run(context.Background(), nil, noenv, &out, &errOut); err == nil {
+		t.Fatal("no command accepted")
+	}
+	bad := func(k string) string {
+		if k == "HYPONEMA_BOOTSTRAP_API_KEY" {
+			return "hyp_short"
+		}
+		if k == "HYPONEMA_DATA_DIR" {
+			return t.TempDir()
+		}
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, bad, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "BOOTSTRAP") {
+		t.Fatalf("a malformed bootstrap key: %v", err)
+	}
+}
+
+// TestFlagsOverrideEnvironment checks the configuration's precedence.
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	getenv := func(k string) string {
+		return map[string]string{"HYPONEMA_ADDR": "127.0.0.1:9999", "HYPONEMA_DATA_DIR": "/env"}[k]
+	}
+	c, err := parseConfig("serve", []string{"--addr", "127.0.0.1:7777"}, getenv, io.Discard, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:7777" || c.DataDir != "/env" || c.databaseURL() != filepath.Join("/env", "hyponema.db") {
+		t.Fatalf("%+v", c)
+	}
+}
