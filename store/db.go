@@ -33,6 +33,15 @@ type DB struct {
 	// rebound caches each query's placeholders as the dialect wants them,
 	// so a query string is rewritten once per process, not once per call.
 	rebound sync.Map
+
+	// stmts caches prepared statements (dialect.prepare) by pool and query.
+	// Queries are constant strings, so the cache stays small.
+	stmts sync.Map // stmtKey → *sql.Stmt
+}
+
+type stmtKey struct {
+	pool  *sql.DB
+	query string
 }
 
 // Open opens the database that dsn names: postgres://… or postgresql://…
@@ -73,6 +82,10 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes every connection.
 func (db *DB) Close() error {
+	db.stmts.Range(func(_, v any) bool {
+		_ = v.(*sql.Stmt).Close()
+		return true
+	})
 	var err error
 	if db.reader != db.writer {
 		err = db.reader.Close()
@@ -103,27 +116,90 @@ type querier interface {
 // conn runs queries written with ? placeholders on a pool or in a
 // transaction.
 type conn struct {
-	db *DB
-	q  querier
+	db   *DB
+	q    querier
+	pool *sql.DB // the pool that q is, or that the transaction q runs on
+	tx   *sql.Tx // set inside a transaction
+}
+
+// on returns what runs query: a cached prepared statement where the dialect
+// wants one (bound to the transaction inside one), else the pool or
+// transaction itself.
+func (c conn) on(ctx context.Context, query string) (querier, string) {
+	query = c.db.rebind(query)
+	if !c.db.d.prepare {
+		return c.q, query
+	}
+	if c.tx != nil {
+		// Preparing on the pool would wait for a connection, and on SQLite
+		// the transaction holds the only writer: use a statement only if
+		// one is ready.
+		if st, ok := c.db.stmts.Load(stmtKey{c.pool, query}); ok {
+			return stmtQuerier{c.tx.StmtContext(ctx, st.(*sql.Stmt))}, query
+		}
+		return c.q, query
+	}
+	st, err := c.db.stmt(ctx, c.pool, query)
+	if err != nil {
+		// Let the plain call report the error (a syntax error, say).
+		return c.q, query
+	}
+	return stmtQuerier{st}, query
 }
 
 func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return c.q.ExecContext(ctx, c.db.rebind(query), args...)
+	q, query := c.on(ctx, query)
+	return q.ExecContext(ctx, query, args...)
 }
 
 func (c conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return c.q.QueryContext(ctx, c.db.rebind(query), args...)
+	q, query := c.on(ctx, query)
+	return q.QueryContext(ctx, query, args...)
 }
 
 func (c conn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return c.q.QueryRowContext(ctx, c.db.rebind(query), args...)
+	q, query := c.on(ctx, query)
+	return q.QueryRowContext(ctx, query, args...)
+}
+
+// stmt returns the prepared statement of query on pool, preparing it once.
+func (db *DB) stmt(ctx context.Context, pool *sql.DB, query string) (*sql.Stmt, error) {
+	k := stmtKey{pool, query}
+	if st, ok := db.stmts.Load(k); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := pool.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.stmts.LoadOrStore(k, st); loaded {
+		_ = st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// stmtQuerier lets a prepared statement stand where a querier does; the
+// query string is already in the statement.
+type stmtQuerier struct{ st *sql.Stmt }
+
+func (s stmtQuerier) ExecContext(ctx context.Context, _ string, args ...any) (sql.Result, error) {
+	return s.st.ExecContext(ctx, args...)
+}
+
+func (s stmtQuerier) QueryContext(ctx context.Context, _ string, args ...any) (*sql.Rows, error) {
+	return s.st.QueryContext(ctx, args...)
+}
+
+func (s stmtQuerier) QueryRowContext(ctx context.Context, _ string, args ...any) *sql.Row {
+	return s.st.QueryRowContext(ctx, args...)
 }
 
 // read returns a conn on the read pool, for queries outside transactions.
-func (db *DB) read() conn { return conn{db: db, q: db.reader} }
+func (db *DB) read() conn { return conn{db: db, q: db.reader, pool: db.reader} }
 
 // write returns a conn on the writer, for single-statement writes.
-func (db *DB) write() conn { return conn{db: db, q: db.writer} }
+func (db *DB) write() conn { return conn{db: db, q: db.writer, pool: db.writer} }
 
 // inTx runs fn in a write transaction and commits it unless fn fails.
 // Inside fn, use only the conn it gets: on SQLite the writer has one
@@ -134,7 +210,7 @@ func (db *DB) inTx(ctx context.Context, fn func(tx conn) error) error {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }() // a no-op after Commit
-	if err := fn(conn{db: db, q: tx}); err != nil {
+	if err := fn(conn{db: db, q: tx, pool: db.writer, tx: tx}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -22,6 +22,11 @@ type dialect struct {
 	// numbered placeholders ($1, $2 …) instead of ?.
 	numbered bool
 
+	// prepare keeps a prepared statement per query. SQLite (modernc) would
+	// otherwise parse and plan every query anew, a third of a point
+	// lookup's time; pgx already caches statements per connection.
+	prepare bool
+
 	// Row-lock suffixes for SELECT. SQLite has no row locks and needs none:
 	// its single writer connection with BEGIN IMMEDIATE already serializes
 	// every write transaction.

@@ -18,6 +18,7 @@ import (
 
 var sqliteDialect = &dialect{
 	name:         DialectSQLite,
+	prepare:      true,
 	timeArg:      func(t time.Time) any { return t.UTC().Format(sqliteTimeLayout) },
 	isUnique:     sqliteCode(sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY),
 	isForeignKey: sqliteCode(sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY),
