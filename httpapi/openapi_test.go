@@ -1,10 +1,15 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/hyponema/hyponema/httpapi"
 	"github.com/hyponema/hyponema/store/storetest"
 )
 
@@ -59,5 +64,32 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 	if ops < 28 {
 		t.Fatalf("only %d operations documented", ops)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the committed openapi.json")
+
+// TestOpenAPIGolden keeps the committed openapi.json equal to what the code
+// generates, so that a change of the API shows in review next to api.md.
+// After an intended change: go test ./httpapi -run TestOpenAPIGolden -update
+func TestOpenAPIGolden(t *testing.T) {
+	s := httpapi.NewServer(nil)
+	got, err := json.MarshalIndent(s.OpenAPI(), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("..", "openapi.json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("openapi.json is out of date: run go test ./httpapi -run TestOpenAPIGolden -update, and check api.md agrees")
 	}
 }

@@ -29,6 +29,10 @@ func init() {
 	huma.ValidateStrictCasing = true
 }
 
+// APIVersion is the version of the API contract that the OpenAPI document
+// describes: the date of its last change.
+const APIVersion = "2026-11-29"
+
 // Server serves the HTTP API. Set the services, then call Handler or Open.
 type Server struct {
 	Workspaces  hyponema.WorkspaceService
@@ -39,8 +43,6 @@ type Server struct {
 
 	// Ready reports whether the server's dependencies answer (/readyz).
 	Ready func(ctx context.Context) error
-	// Version is the build's version, shown in the OpenAPI document.
-	Version string
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 
@@ -55,12 +57,11 @@ type Server struct {
 
 // NewServer returns a server whose routes are registered. Services must be
 // set before it handles a request.
-func NewServer(logger *slog.Logger, version string) *Server {
+func NewServer(logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{
-		Version: version,
 		Now:     func() time.Time { return time.Now().UTC() },
 		logger:  logger,
 		touches: keyTouches{last: map[string]time.Time{}},
@@ -69,7 +70,7 @@ func NewServer(logger *slog.Logger, version string) *Server {
 	errorLogger = logger
 
 	mux := http.NewServeMux()
-	cfg := huma.DefaultConfig("Hyponema API", version)
+	cfg := huma.DefaultConfig("Hyponema API", APIVersion)
 	cfg.CreateHooks = nil // no $schema links in bodies
 	cfg.DocsPath = ""     // the docs renderer loads scripts from a CDN
 	cfg.SchemasPath = ""

@@ -30,7 +30,7 @@ type tenant struct {
 }
 
 func newTestServer(t testing.TB, db *store.DB) *testServer {
-	s := httpapi.NewServer(nil, "test")
+	s := httpapi.NewServer(nil)
 	s.Workspaces = store.NewWorkspaceService(db)
 	s.APIKeys = store.NewAPIKeyService(db)
 	s.Agents = store.NewAgentService(db)

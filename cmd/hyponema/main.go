@@ -227,7 +227,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	s := httpapi.NewServer(logger, buildVersion())
+	s := httpapi.NewServer(logger)
 	s.Workspaces = store.NewWorkspaceService(m.DB)
 	s.APIKeys = store.NewAPIKeyService(m.DB)
 	s.Agents = store.NewAgentService(m.DB)
