@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -238,5 +240,67 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	}
 	if c.Addr != "127.0.0.1:7777" || c.DataDir != "/env" || c.databaseURL() != filepath.Join("/env", "hyponema.db") {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// TestKilledMidWrite SIGKILLs the server while clients create agents, then
+// restarts it: every agent whose creation was acknowledged with a 201 is
+// there, and the server still works. Nothing acknowledged is ever lost.
+func TestKilledMidWrite(t *testing.T) {
+	bin := buildBinary(t)
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			key := hyponema.NewAPIKeySecret()
+			env := []string{"HYPONEMA_DATA_DIR=" + dir, "HYPONEMA_BOOTSTRAP_API_KEY=" + key}
+			if name == "postgres" {
+				env = append(env, "HYPONEMA_DATABASE_URL="+storetest.PostgresDSN(t))
+			}
+			p := startServer(t, bin, env)
+			ws := p.call("GET", "/workspaces", key, "", 200)["data"].([]any)[0].(map[string]any)["id"].(string)
+
+			var mu sync.Mutex
+			var acked []string
+			var wg sync.WaitGroup
+			client := &http.Client{Timeout: 5 * time.Second}
+			for w := range 4 {
+				wg.Go(func() {
+					for i := 0; ; i++ {
+						req, _ := http.NewRequest("POST", p.url+"/workspaces/"+ws+"/agents", strings.NewReader(fmt.Sprintf(`{"name":"w%d-%d"}`, w, i)))
+						req.Header.Set("Authorization", "Bearer "+key)
+						req.Header.Set("Content-Type", "application/json")
+						res, err := client.Do(req)
+						if err != nil {
+							return // the server is gone
+						}
+						var m map[string]any
+						_ = json.NewDecoder(res.Body).Decode(&m)
+						res.Body.Close()
+						if res.StatusCode == 201 {
+							mu.Lock()
+							acked = append(acked, m["id"].(string))
+							mu.Unlock()
+						}
+					}
+				})
+			}
+			time.Sleep(500 * time.Millisecond)
+			if err := p.cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_ = p.cmd.Wait()
+			wg.Wait()
+			if len(acked) == 0 {
+				t.Fatal("no write was acknowledged before the kill")
+			}
+
+			p = startServer(t, bin, env)
+			for _, id := range acked {
+				p.call("GET", "/workspaces/"+ws+"/agents/"+id, key, "", 200)
+			}
+			p.call("POST", "/workspaces/"+ws+"/agents", key, `{"name":"after"}`, 201)
+			t.Logf("%d acknowledged agents all present after SIGKILL", len(acked))
+			p.stop()
+		})
 	}
 }
