@@ -127,14 +127,11 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, c.databaseURL())
+	db, err := openDB(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	fmt.Fprintf(stdout, "migrated %s database\n", db.Dialect())
 	return nil
 }
@@ -147,19 +144,29 @@ func runWorkspaceCreate(ctx context.Context, args []string, getenv func(string) 
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, c.databaseURL())
+	db, err := openDB(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	w, secret, err := createWorkspace(ctx, db, name, "")
 	if err != nil {
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(map[string]string{"workspace_id": w.ID, "api_key": secret})
+}
+
+// openDB opens the configured database and brings its schema up to date.
+func openDB(ctx context.Context, c *Config) (*store.DB, error) {
+	db, err := store.Open(ctx, c.databaseURL())
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // createWorkspace creates a workspace and its first API key, with the given
@@ -217,10 +224,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.logger = logger
-	if m.DB, err = store.Open(ctx, m.Config.databaseURL()); err != nil {
-		return err
-	}
-	if err := m.DB.Migrate(ctx); err != nil {
+	if m.DB, err = openDB(ctx, m.Config); err != nil {
 		return err
 	}
 	if err := m.bootstrap(ctx); err != nil {
