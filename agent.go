@@ -14,10 +14,15 @@ var ModelProviders = []string{"openai", "anthropic", "local"}
 
 // Defaults of a new agent.
 const (
-	DefaultModel           = "local/hyponema-demo"
-	DefaultTemperature     = 0.7
-	DefaultMaxOutputTokens = 1024
-	DefaultLanguage        = "en"
+	DefaultModel                    = "local/hyponema-demo"
+	DefaultTemperature              = 0.7
+	DefaultMaxOutputTokens          = 1024
+	DefaultLanguage                 = "en"
+	DefaultInactivityTimeoutSeconds = 1800
+	DefaultMaxDurationSeconds       = 86400
+	DefaultFirstTokenTimeoutMS      = 20_000
+	DefaultTurnTimeoutSeconds       = 120
+	DefaultHistoryTokenBudget       = 8000
 )
 
 var modelPattern = regexp.MustCompile(`^([a-z0-9][a-z0-9_-]*)/([^\s/\x00-\x1f\x7f][^\s\x00-\x1f\x7f]{0,199})$`)
@@ -25,12 +30,14 @@ var modelPattern = regexp.MustCompile(`^([a-z0-9][a-z0-9_-]*)/([^\s/\x00-\x1f\x7
 // NewAgentConfig returns the configuration that a new agent starts from,
 // before the caller's fields are applied.
 func NewAgentConfig() AgentConfig {
-	return AgentConfig{
+	c := AgentConfig{
 		Model:           DefaultModel,
 		Temperature:     DefaultTemperature,
 		MaxOutputTokens: DefaultMaxOutputTokens,
 		Language:        DefaultLanguage,
 	}
+	c.Normalize()
+	return c
 }
 
 // AgentConfig is everything about an agent that a version snapshots. New
@@ -46,10 +53,27 @@ type AgentConfig struct {
 	Language        string            `json:"language" doc:"BCP 47 language tag of the conversation."`
 	AllowedOrigins  []string          `json:"allowed_origins" doc:"Web origins whose browsers may use this agent's session client endpoints."`
 	Metadata        map[string]string `json:"metadata" doc:"Your own key-value pairs (at most 50; keys 40, values 500 characters)."`
+
+	// VariableDefaults are used for {{variables}} that a session does not set.
+	VariableDefaults map[string]string `json:"variable_defaults" doc:"Values for {{variables}} in instructions and first_message that a session does not set. A variable with neither a default nor a session value makes session creation fail."`
+
+	InactivityTimeoutSeconds int `json:"inactivity_timeout_seconds" doc:"A session with no message for this long ends with ended_reason timeout."`
+	MaxDurationSeconds       int `json:"max_duration_seconds" doc:"A session ends with ended_reason max_duration this long after it started."`
+	FirstTokenTimeoutMS      int `json:"first_token_timeout_ms" doc:"How long the model may take to start answering before the attempt fails (and is retried while time remains)."`
+	TurnTimeoutSeconds       int `json:"turn_timeout_seconds" doc:"How long one reply may take in all."`
+	HistoryTokenBudget       int `json:"history_token_budget" doc:"Roughly how many tokens of earlier conversation are sent to the model; the oldest turns are dropped first, the system prompt never."`
 }
 
 // Normalize fills defaults and puts fields in canonical form.
 func (c *AgentConfig) Normalize() {
+	if c.VariableDefaults == nil {
+		c.VariableDefaults = map[string]string{}
+	}
+	defaultInt(&c.InactivityTimeoutSeconds, DefaultInactivityTimeoutSeconds)
+	defaultInt(&c.MaxDurationSeconds, DefaultMaxDurationSeconds)
+	defaultInt(&c.FirstTokenTimeoutMS, DefaultFirstTokenTimeoutMS)
+	defaultInt(&c.TurnTimeoutSeconds, DefaultTurnTimeoutSeconds)
+	defaultInt(&c.HistoryTokenBudget, DefaultHistoryTokenBudget)
 	if c.Model == "" {
 		c.Model = DefaultModel
 	}
@@ -102,7 +126,30 @@ func (c *AgentConfig) Validate() error {
 		}
 	}
 	validateMetadata(&v, c.Metadata, "metadata")
+	validateMetadata(&v, c.VariableDefaults, "variable_defaults")
+	for k := range c.VariableDefaults {
+		if !variableName.MatchString(k) {
+			v.Add("invalid", "names must be letters, digits and _ (starting with a letter or _)", "variable_defaults", k)
+		}
+	}
+	validateRange(&v, c.InactivityTimeoutSeconds, 10, 7*86400, "inactivity_timeout_seconds")
+	validateRange(&v, c.MaxDurationSeconds, 10, 30*86400, "max_duration_seconds")
+	validateRange(&v, c.FirstTokenTimeoutMS, 100, 600_000, "first_token_timeout_ms")
+	validateRange(&v, c.TurnTimeoutSeconds, 1, 3600, "turn_timeout_seconds")
+	validateRange(&v, c.HistoryTokenBudget, 100, 2_000_000, "history_token_budget")
 	return v.Err()
+}
+
+func defaultInt(p *int, def int) {
+	if *p == 0 {
+		*p = def
+	}
+}
+
+func validateRange(v *Validation, n, lo, hi int, path string) {
+	if n < lo || n > hi {
+		v.Add("out_of_range", fmt.Sprintf("must be between %d and %d", lo, hi), path)
+	}
 }
 
 func knownProvider(p string) bool {
@@ -148,6 +195,13 @@ type AgentPatch struct {
 	Language        *string            `json:"language,omitempty"`
 	AllowedOrigins  *[]string          `json:"allowed_origins,omitempty"`
 	Metadata        *map[string]string `json:"metadata,omitempty" doc:"Replaces the whole map."`
+
+	VariableDefaults         *map[string]string `json:"variable_defaults,omitempty" doc:"Replaces the whole map."`
+	InactivityTimeoutSeconds *int               `json:"inactivity_timeout_seconds,omitempty"`
+	MaxDurationSeconds       *int               `json:"max_duration_seconds,omitempty"`
+	FirstTokenTimeoutMS      *int               `json:"first_token_timeout_ms,omitempty"`
+	TurnTimeoutSeconds       *int               `json:"turn_timeout_seconds,omitempty"`
+	HistoryTokenBudget       *int               `json:"history_token_budget,omitempty"`
 }
 
 // Apply copies the patch's set fields onto c.
@@ -162,6 +216,12 @@ func (p *AgentPatch) Apply(c *AgentConfig) {
 	set(&c.Language, p.Language)
 	set(&c.AllowedOrigins, p.AllowedOrigins)
 	set(&c.Metadata, p.Metadata)
+	set(&c.VariableDefaults, p.VariableDefaults)
+	set(&c.InactivityTimeoutSeconds, p.InactivityTimeoutSeconds)
+	set(&c.MaxDurationSeconds, p.MaxDurationSeconds)
+	set(&c.FirstTokenTimeoutMS, p.FirstTokenTimeoutMS)
+	set(&c.TurnTimeoutSeconds, p.TurnTimeoutSeconds)
+	set(&c.HistoryTokenBudget, p.HistoryTokenBudget)
 }
 
 func set[T any](dst *T, src *T) {
@@ -198,6 +258,11 @@ type AgentService interface {
 
 	// FindAgentVersion returns ENOTFOUND unless the version belongs to the agent.
 	FindAgentVersion(ctx context.Context, workspaceID, agentID, versionID string) (*AgentVersion, error)
+
+	// FindAgentVersionByID returns a version of the workspace by its ID
+	// alone, even if its agent was deleted since: sessions that run it
+	// keep running. Returns ENOTFOUND.
+	FindAgentVersionByID(ctx context.Context, workspaceID, versionID string) (*AgentVersion, error)
 
 	// ListAgentVersions lists the agent's versions.
 	ListAgentVersions(ctx context.Context, workspaceID, agentID string, opt PageOptions) (Page[*AgentVersion], error)

@@ -90,6 +90,9 @@ type PersonaService interface {
 	CreatePersonaVersion(ctx context.Context, workspaceID, personaID, note string) (*PersonaVersion, error)
 	// FindPersonaVersion returns ENOTFOUND unless the version belongs to the persona.
 	FindPersonaVersion(ctx context.Context, workspaceID, personaID, versionID string) (*PersonaVersion, error)
+	// FindPersonaVersionByID returns a version of the workspace by its ID
+	// alone, even if its persona was deleted since. Returns ENOTFOUND.
+	FindPersonaVersionByID(ctx context.Context, workspaceID, versionID string) (*PersonaVersion, error)
 	// ListPersonaVersions lists the persona's versions.
 	ListPersonaVersions(ctx context.Context, workspaceID, personaID string, opt PageOptions) (Page[*PersonaVersion], error)
 	// PublishPersonaVersion returns ENOTFOUND, EINVALID.

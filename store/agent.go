@@ -289,3 +289,16 @@ func (s *AgentService) changeLive(ctx context.Context, workspaceID, agentID stri
 	}
 	return a, nil
 }
+
+// FindAgentVersionByID implements hyponema.AgentService: deletion of the
+// agent does not hide the version from the sessions that run it.
+func (s *AgentService) FindAgentVersionByID(ctx context.Context, workspaceID, versionID string) (*hyponema.AgentVersion, error) {
+	v, err := scanAgentVersion(s.db.read().queryRow(ctx, `SELECT `+agentVersionColumns+` FROM agent_versions
+		WHERE id = ? AND workspace_id = ?`, versionID, workspaceID))
+	if isNoRows(err) {
+		return nil, hyponema.Errorf(hyponema.ENOTFOUND, "agent version not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("store: find agent version: %w", err)
+	}
+	return v, nil
+}

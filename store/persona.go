@@ -281,3 +281,16 @@ func (s *PersonaService) changeLive(ctx context.Context, workspaceID, personaID 
 	}
 	return p, nil
 }
+
+// FindPersonaVersionByID implements hyponema.PersonaService: deletion of the
+// persona does not hide the versions that agent versions pinned.
+func (s *PersonaService) FindPersonaVersionByID(ctx context.Context, workspaceID, versionID string) (*hyponema.PersonaVersion, error) {
+	v, err := scanPersonaVersion(s.db.read().queryRow(ctx, `SELECT `+personaVersionColumns+` FROM persona_versions
+		WHERE id = ? AND workspace_id = ?`, versionID, workspaceID))
+	if isNoRows(err) {
+		return nil, hyponema.Errorf(hyponema.ENOTFOUND, "persona version not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("store: find persona version: %w", err)
+	}
+	return v, nil
+}
