@@ -24,6 +24,10 @@ type ChatRequest struct {
 	Temperature     float64
 	MaxOutputTokens int
 	Tools           []ToolDefinition
+
+	// FirstTokenTimeout bounds the wait for the reply's first chunk (0: no
+	// bound but ctx's). The whole reply is bounded by ctx.
+	FirstTokenTimeout time.Duration
 }
 
 // ChatMessage is one message of the history sent to a model.
