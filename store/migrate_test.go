@@ -9,7 +9,7 @@ import (
 )
 
 // migrationCount is how many files each migrations folder holds.
-const migrationCount = 1
+const migrationCount = 2
 
 func countMigrations(t *testing.T, db *store.DB) int {
 	t.Helper()
