@@ -1,0 +1,295 @@
+package store_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hyponema/hyponema"
+	"github.com/hyponema/hyponema/store"
+	"github.com/hyponema/hyponema/store/storetest"
+)
+
+func (e *sessionEnv) newMessage(s *hyponema.Session, role, text string, at time.Time) *hyponema.Message {
+	return &hyponema.Message{ID: hyponema.NewID(hyponema.PrefixMessage), WorkspaceID: s.WorkspaceID, SessionID: s.ID,
+		Role: role, Text: text, Status: hyponema.MessageComplete, CreatedAt: at}
+}
+
+func deltaEvent(s *hyponema.Session, seq int64, msgID, delta string) *hyponema.SessionEvent {
+	data, _ := json.Marshal(map[string]string{"message_id": msgID, "delta": delta})
+	return &hyponema.SessionEvent{SessionID: s.ID, WorkspaceID: s.WorkspaceID, Seq: seq,
+		Type: hyponema.EventMessageDelta, Data: data, CreatedAt: t0}
+}
+
+func messageID(m *hyponema.Message) string { return m.ID }
+
+// wantMessage compares every field, those behind pointers by value.
+func wantMessage(t testing.TB, got, want *hyponema.Message) {
+	t.Helper()
+	flat := func(m *hyponema.Message) string {
+		c := *m
+		c.Usage, c.TTFTMS, c.LatencyMS = nil, nil, nil
+		return fmt.Sprintf("%#v %s %s %s", c, deref(m.Usage), deref(m.TTFTMS), deref(m.LatencyMS))
+	}
+	if g, w := flat(got), flat(want); g != w {
+		t.Fatalf("message =\n%s\nwant\n%s", g, w)
+	}
+}
+
+func deref[T any](p *T) string {
+	if p == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("%+v", *p)
+}
+
+func TestSaveMessage(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		e := newSessionEnv(t, db)
+		s := e.mustSession(t, e.newSession(t0), nil) // event seq 1
+
+		// The user's message moves the session's last activity.
+		user := e.newMessage(s, hyponema.RoleUser, "What's my order status?", t0.Add(time.Second))
+		must(t, e.messages.SaveMessage(ctx, user, []*hyponema.SessionEvent{{SessionID: s.ID, WorkspaceID: s.WorkspaceID,
+			Seq: 2, Type: hyponema.EventMessageCreated, Data: json.RawMessage(`{}`)}}))
+		if got := e.mustFind(t, s.ID).LastActivityAt; got != t0.Add(time.Second) {
+			t.Fatalf("last activity = %v", got)
+		}
+
+		// The reply: saved incomplete with its first text, then complete.
+		reply := e.newMessage(s, hyponema.RoleAssistant, "Your or", t0.Add(2*time.Second))
+		reply.Status, reply.ToolCalls = hyponema.MessageIncomplete, nil
+		must(t, e.messages.SaveMessage(ctx, reply, []*hyponema.SessionEvent{
+			deltaEvent(s, 3, reply.ID, "Your"), deltaEvent(s, 4, reply.ID, " or")}))
+		if reply.ToolCalls == nil {
+			t.Fatal("tool calls left nil")
+		}
+		page, err := e.messages.ListMessages(ctx, e.ws.ID, s.ID, hyponema.PageOptions{Asc: true})
+		must(t, err)
+		if len(page.Data) != 2 || page.Data[1].Text != "Your or" || page.Data[1].Status != hyponema.MessageIncomplete {
+			t.Fatalf("messages = %+v", page.Data)
+		}
+		if b, _ := json.Marshal(page.Data[1]); !strings.Contains(string(b), `"tool_calls":[]`) || !strings.Contains(string(b), `"usage":null`) {
+			t.Fatalf("JSON %s", b)
+		}
+
+		final := *reply
+		final.Text, final.Status = "Your order shipped.", hyponema.MessageComplete
+		final.ToolCalls = []hyponema.ToolCall{{ID: "call_1", Name: "order_status", Arguments: `{"id":"42"}`}}
+		final.Usage = &hyponema.Usage{InputTokens: 120, OutputTokens: 8}
+		final.TTFTMS, final.LatencyMS = ptr(150), ptr(900)
+		// Role, session and creation time never change.
+		final.Role, final.CreatedAt = hyponema.RoleSystem, t0.Add(time.Hour)
+		must(t, e.messages.SaveMessage(ctx, &final, []*hyponema.SessionEvent{deltaEvent(s, 5, reply.ID, "der shipped.")}))
+		if final.Role != hyponema.RoleAssistant || final.CreatedAt != reply.CreatedAt {
+			t.Fatalf("saved %+v", final)
+		}
+		page, err = e.messages.ListMessages(ctx, e.ws.ID, s.ID, hyponema.PageOptions{Asc: true})
+		must(t, err)
+		if len(page.Data) != 2 {
+			t.Fatalf("%d messages", len(page.Data))
+		}
+		wantMessage(t, page.Data[1], &final)
+		// The assistant's messages leave the last activity alone.
+		if got := e.mustFind(t, s.ID).LastActivityAt; got != t0.Add(time.Second) {
+			t.Fatalf("last activity = %v", got)
+		}
+		if n, err := e.events.LastEventSeq(ctx, s.ID); err != nil || n != 5 {
+			t.Fatalf("last seq = %d, %v", n, err)
+		}
+
+		// An error on an incomplete reply is kept; removing it works too.
+		broken := e.newMessage(s, hyponema.RoleAssistant, "Half", t0.Add(3*time.Second))
+		broken.Status, broken.Error = hyponema.MessageIncomplete, "provider timed out"
+		must(t, e.messages.SaveMessage(ctx, broken, nil))
+		recent, err := e.messages.RecentMessages(ctx, s.ID, 1)
+		must(t, err)
+		if len(recent) != 1 || recent[0].Error != "provider timed out" || recent[0].Usage != nil || recent[0].TTFTMS != nil {
+			t.Fatalf("recent = %+v", recent)
+		}
+	})
+}
+
+func TestSaveMessageErrors(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		e := newSessionEnv(t, db)
+		s := e.mustSession(t, e.newSession(t0), nil)
+		o := e.otherEnv(t)
+		os := o.mustSession(t, o.newSession(t0), nil)
+
+		bad := func(mut func(*hyponema.Message)) *hyponema.Message {
+			m := e.newMessage(s, hyponema.RoleAssistant, "x", t0)
+			mut(m)
+			return m
+		}
+		wantField(t, e.messages.SaveMessage(ctx, bad(func(m *hyponema.Message) { m.Role = "robot" }), nil), "enum", "body", "role")
+		wantField(t, e.messages.SaveMessage(ctx, bad(func(m *hyponema.Message) { m.Status = "" }), nil), "enum", "body", "status")
+		wantField(t, e.messages.SaveMessage(ctx, bad(func(m *hyponema.Message) { m.Text = strings.Repeat("a", 1<<20+1) }), nil),
+			"too_long", "body", "text")
+		wantField(t, e.messages.SaveMessage(ctx, bad(func(m *hyponema.Message) { m.Text = "a\x00b" }), nil), "invalid", "body", "text")
+		wantField(t, e.messages.SaveMessage(ctx, bad(func(m *hyponema.Message) { m.Text = "\xff" }), nil), "invalid", "body", "text")
+		wantCode(t, e.messages.SaveMessage(ctx, bad(func(m *hyponema.Message) {
+			m.ToolCalls = []hyponema.ToolCall{{ID: "c", Name: "f", Arguments: "\x00"}}
+		}), nil), hyponema.EINVALID)
+		// A megabyte is fine.
+		must(t, e.messages.SaveMessage(ctx, bad(func(m *hyponema.Message) { m.Text = strings.Repeat("é", 1<<19) }), nil))
+
+		// A session of another workspace, or none, is not found, whatever
+		// the role.
+		for _, role := range []string{hyponema.RoleUser, hyponema.RoleAssistant} {
+			m := e.newMessage(os, role, "hi", t0)
+			m.WorkspaceID = e.ws.ID
+			wantCode(t, e.messages.SaveMessage(ctx, m, nil), hyponema.ENOTFOUND)
+			m = e.newMessage(s, role, "hi", t0)
+			m.SessionID = "ses_nope"
+			wantCode(t, e.messages.SaveMessage(ctx, m, nil), hyponema.ENOTFOUND)
+		}
+		// A message ID cannot move to another session or workspace.
+		m := e.newMessage(s, hyponema.RoleAssistant, "mine", t0)
+		must(t, e.messages.SaveMessage(ctx, m, nil))
+		moved := o.newMessage(os, hyponema.RoleAssistant, "theirs", t0)
+		moved.ID = m.ID
+		wantCode(t, o.messages.SaveMessage(ctx, moved, nil), hyponema.ECONFLICT)
+		s2 := e.mustSession(t, e.newSession(t0), nil)
+		moved = e.newMessage(s2, hyponema.RoleAssistant, "elsewhere", t0)
+		moved.ID = m.ID
+		wantCode(t, e.messages.SaveMessage(ctx, moved, nil), hyponema.ECONFLICT)
+
+		// A taken event seq fails the whole save: the message is not stored.
+		user := e.newMessage(s, hyponema.RoleUser, "hello", t0.Add(time.Minute))
+		wantCode(t, e.messages.SaveMessage(ctx, user, []*hyponema.SessionEvent{deltaEvent(s, 1, user.ID, "x")}), hyponema.ECONFLICT)
+		page, err := e.messages.ListMessages(ctx, e.ws.ID, s.ID, hyponema.PageOptions{})
+		must(t, err)
+		for _, got := range page.Data {
+			if got.ID == user.ID {
+				t.Fatal("message stored despite the failed events")
+			}
+		}
+		if got := e.mustFind(t, s.ID).LastActivityAt; got != t0 {
+			t.Fatalf("last activity moved to %v by a failed save", got)
+		}
+	})
+}
+
+func TestListMessages(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		e := newSessionEnv(t, db)
+		s := e.mustSession(t, e.newSession(t0), nil)
+		other := e.mustSession(t, e.newSession(t0), nil)
+		must(t, e.messages.SaveMessage(ctx, e.newMessage(other, hyponema.RoleUser, "elsewhere", t0), nil))
+
+		var ids []string
+		for i := range 7 {
+			role := hyponema.RoleUser
+			if i%2 == 1 {
+				role = hyponema.RoleAssistant
+			}
+			m := e.newMessage(s, role, fmt.Sprint("message ", i), t0.Add(time.Duration(i)*time.Second))
+			must(t, e.messages.SaveMessage(ctx, m, nil))
+			ids = append(ids, m.ID)
+		}
+		fetch := func(opt hyponema.PageOptions) (hyponema.Page[*hyponema.Message], error) {
+			return e.messages.ListMessages(ctx, e.ws.ID, s.ID, opt)
+		}
+		// The transcript, oldest first, in pages of 3; and newest first.
+		wantIDs(t, walk(t, 3, true, messageID, fetch), ids)
+		wantIDs(t, walk(t, 2, false, messageID, fetch), reversed(ids))
+		page, err := fetch(hyponema.PageOptions{Asc: true, Limit: 3})
+		must(t, err)
+		if page.Data[0].Text != "message 0" || !page.HasMore {
+			t.Fatalf("first page %+v", page)
+		}
+
+		// Another workspace's session is not found, even by its messages.
+		o := e.otherEnv(t)
+		_, err = o.messages.ListMessages(ctx, o.ws.ID, s.ID, hyponema.PageOptions{})
+		wantCode(t, err, hyponema.ENOTFOUND)
+		_, err = e.messages.ListMessages(ctx, e.ws.ID, "ses_nope", hyponema.PageOptions{})
+		wantCode(t, err, hyponema.ENOTFOUND)
+		// A session without messages lists none.
+		empty := e.mustSession(t, e.newSession(t0), nil)
+		page, err = e.messages.ListMessages(ctx, e.ws.ID, empty.ID, hyponema.PageOptions{})
+		must(t, err)
+		if page.Data == nil || len(page.Data) != 0 || page.HasMore {
+			t.Fatalf("empty = %+v", page)
+		}
+
+		// RecentMessages: the newest, oldest first.
+		recent, err := e.messages.RecentMessages(ctx, s.ID, 3)
+		must(t, err)
+		var got []string
+		for _, m := range recent {
+			got = append(got, m.ID)
+		}
+		wantIDs(t, got, ids[4:])
+		recent, err = e.messages.RecentMessages(ctx, s.ID, 100)
+		must(t, err)
+		if len(recent) != 7 || recent[0].ID != ids[0] || recent[6].ID != ids[6] {
+			t.Fatalf("recent = %d messages", len(recent))
+		}
+		recent, err = e.messages.RecentMessages(ctx, "ses_nope", 3)
+		must(t, err)
+		if recent == nil || len(recent) != 0 {
+			t.Fatalf("recent = %#v", recent)
+		}
+	})
+}
+
+// BenchmarkSaveMessage is the hot path of a streamed reply: the reply's
+// text so far and a batch of 20 deltas, in one transaction, every ~100 ms
+// of every running turn.
+func BenchmarkSaveMessage(b *testing.B) {
+	forEachDialectBench(b, func(b *testing.B, db *store.DB) {
+		e := newSessionEnv(b, db)
+		s := e.mustSession(b, e.newSession(t0), nil)
+		reply := e.newMessage(s, hyponema.RoleAssistant, "", t0)
+		reply.Status = hyponema.MessageIncomplete
+		seq := int64(1)
+		var text strings.Builder
+		for b.Loop() {
+			events := make([]*hyponema.SessionEvent, 20)
+			for i := range events {
+				seq++
+				text.WriteString(" word")
+				events[i] = deltaEvent(s, seq, reply.ID, " word")
+			}
+			m := *reply
+			m.Text = text.String()
+			if err := e.messages.SaveMessage(b.Context(), &m, events); err != nil {
+				b.Fatal(err)
+			}
+			if text.Len() > 8000 { // a long reply, then the next one
+				reply = e.newMessage(s, hyponema.RoleAssistant, "", t0)
+				reply.Status = hyponema.MessageIncomplete
+				text.Reset()
+			}
+		}
+	})
+}
+
+// BenchmarkSaveUserMessage is the start of every turn: the user's message,
+// which also moves the session's deadline, and its message.created event.
+func BenchmarkSaveUserMessage(b *testing.B) {
+	forEachDialectBench(b, func(b *testing.B, db *store.DB) {
+		e := newSessionEnv(b, db)
+		s := e.mustSession(b, e.newSession(t0), nil)
+		seq := int64(1)
+		at := t0
+		for b.Loop() {
+			seq++
+			at = at.Add(time.Second)
+			m := e.newMessage(s, hyponema.RoleUser, "What is the status of my order?", at)
+			data, _ := json.Marshal(m)
+			ev := &hyponema.SessionEvent{SessionID: s.ID, WorkspaceID: s.WorkspaceID, Seq: seq,
+				Type: hyponema.EventMessageCreated, Data: data, CreatedAt: at}
+			if err := e.messages.SaveMessage(b.Context(), m, []*hyponema.SessionEvent{ev}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
