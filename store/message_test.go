@@ -3,7 +3,9 @@ package store_test
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -291,5 +293,38 @@ func BenchmarkSaveUserMessage(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+// BenchmarkSaveMessageParallel is many turns streaming at once: 100
+// goroutines, each on its own session, saving the reply so far with 20
+// deltas. ns/op is the store's throughput, not one call's latency.
+func BenchmarkSaveMessageParallel(b *testing.B) {
+	forEachDialectBench(b, func(b *testing.B, db *store.DB) {
+		e := newSessionEnv(b, db)
+		var mu sync.Mutex
+		b.SetParallelism(100 / runtime.GOMAXPROCS(0))
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			mu.Lock() // setup writes of one goroutine at a time keep SQLite's writer queue short
+			s := e.mustSession(b, e.newSession(t0), nil)
+			mu.Unlock()
+			reply := e.newMessage(s, hyponema.RoleAssistant, "", t0)
+			reply.Status = hyponema.MessageIncomplete
+			seq := int64(1)
+			for pb.Next() {
+				events := make([]*hyponema.SessionEvent, 20)
+				for i := range events {
+					seq++
+					events[i] = deltaEvent(s, seq, reply.ID, " word")
+				}
+				m := *reply
+				m.Text = strings.Repeat(" word", int(seq)%1600)
+				if err := e.messages.SaveMessage(b.Context(), &m, events); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
 	})
 }
