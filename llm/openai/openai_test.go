@@ -165,6 +165,24 @@ func TestNoKeyNoAuthorization(t *testing.T) {
 	}
 }
 
+func TestEnvironmentIgnored(t *testing.T) {
+	// The SDK's NewClient would read these; the provider must take only
+	// its Config.
+	t.Setenv("OPENAI_API_KEY", "from-env")
+	t.Setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
+	t.Setenv("OPENAI_CUSTOM_HEADERS", "X-From-Env: yes")
+	t.Setenv("OPENAI_ORG_ID", "org-from-env")
+	srv := llmtest.NewOpenAIServer(t)
+	p := openai.New(openai.Config{BaseURL: srv.URL()})
+	if _, err := stream(t, context.Background(), p, chat("hi")); err != nil {
+		t.Fatal(err)
+	}
+	h := srv.LastRequest().Header
+	if h.Get("X-From-Env") != "" || h.Get("Authorization") != "" || h.Get("Openai-Organization") != "" {
+		t.Errorf("environment leaked into the request: %v", h)
+	}
+}
+
 func TestParallelToolCallDeltas(t *testing.T) {
 	srv, p, _ := setup(t)
 	calls := []hyponema.ToolCall{
