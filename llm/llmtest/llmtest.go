@@ -216,9 +216,9 @@ func (c *core[R]) LastRequest() *R {
 	return c.reqs[len(c.reqs)-1]
 }
 
-// Active returns how many requests the server is handling now: a stream
-// that a client abandoned without closing stays active until the
-// connection goes, so tests use it to find leaked connections.
+// Active returns how many requests the server is handling now. A reply
+// that hangs stays active until its client goes away, so tests use it to
+// check that a client gave up on a request and closed its connection.
 func (c *core[R]) Active() int { return int(c.active.Load()) }
 
 // record stores req and picks its reply.

@@ -88,6 +88,19 @@ func TestStream(t *testing.T) {
 	c.CheckNoLeaks(t, -1)
 }
 
+func TestDelayBetweenChunks(t *testing.T) {
+	srv, p, _ := setup(t)
+	srv.Enqueue(llmtest.Reply{Text: "one two three", Delay: 30 * time.Millisecond})
+	start := time.Now()
+	r, err := stream(t, context.Background(), p, chat("hi"))
+	if err != nil || r.TextChunks != 3 {
+		t.Fatalf("%d chunks, %v", r.TextChunks, err)
+	}
+	if elapsed := time.Since(start); elapsed < 50*time.Millisecond {
+		t.Errorf("three chunks 30ms apart took %v", elapsed)
+	}
+}
+
 func TestRequestShape(t *testing.T) {
 	srv, p, _ := setup(t)
 	schema := json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}`)

@@ -101,7 +101,7 @@ func StreamError(provider string, key Redactor, status int, detail string) *hypo
 	return &hyponema.ProviderError{
 		Provider: provider,
 		Status:   status,
-		Message:  fmt.Sprintf("the provider reported an error mid-reply (as HTTP %d)", status),
+		Message:  fmt.Sprintf("the provider reported an error in its reply stream (as HTTP %d)", status),
 		Err:      errors.New(key.String("stream error event: " + Truncate(detail))),
 	}
 }
