@@ -59,7 +59,7 @@ type AgentConfig struct {
 
 	InactivityTimeoutSeconds int `json:"inactivity_timeout_seconds" doc:"A session with no message for this long ends with ended_reason timeout."`
 	MaxDurationSeconds       int `json:"max_duration_seconds" doc:"A session ends with ended_reason max_duration this long after it started."`
-	FirstTokenTimeoutMS      int `json:"first_token_timeout_ms" doc:"How long the model may take to start answering before the attempt fails (and is retried while time remains)."`
+	FirstTokenTimeoutMS      int `json:"first_token_timeout_ms" doc:"How long the model may take to start answering; past it the reply fails with provider_timeout."`
 	TurnTimeoutSeconds       int `json:"turn_timeout_seconds" doc:"How long one reply may take in all."`
 	HistoryTokenBudget       int `json:"history_token_budget" doc:"Roughly how many tokens of earlier conversation are sent to the model; the oldest turns are dropped first, the system prompt never."`
 }

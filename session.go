@@ -173,8 +173,9 @@ type SessionFilter struct {
 type SessionService interface {
 	// CreateSession stores s, finding or creating its end user by
 	// ExternalID when user is not nil (s.UserID is set), and stores msgs
-	// and events in the same transaction. Returns EINVALID.
-	CreateSession(ctx context.Context, s *Session, user *EndUser, msgs []*Message, events []*SessionEvent) error
+	// and the events that events returns for the stored session, in the
+	// same transaction. Returns EINVALID.
+	CreateSession(ctx context.Context, s *Session, user *EndUser, msgs []*Message, events func(*Session) []*SessionEvent) error
 
 	// FindSession returns ENOTFOUND.
 	FindSession(ctx context.Context, workspaceID, id string) (*Session, error)
@@ -237,4 +238,24 @@ type EventService interface {
 
 	// LastEventSeq returns the highest seq of the session, 0 for none.
 	LastEventSeq(ctx context.Context, sessionID string) (int64, error)
+}
+
+// EventBus carries session events from the process that makes them to every
+// stream that follows the session: in process by default, across replicas
+// over NATS. Delivery is best effort: a subscriber that falls behind is
+// dropped (its channel closed) and replays from the store.
+type EventBus interface {
+	// Publish sends ev to the session's subscribers without blocking.
+	Publish(ev *SessionEvent)
+	// Subscribe follows one session until the subscription is closed.
+	Subscribe(sessionID string) Subscription
+}
+
+// Subscription is one follower of a session's events.
+type Subscription interface {
+	// Events delivers events in publication order; it is closed when the
+	// subscriber fell behind (replay from the store) or after Close.
+	Events() <-chan *SessionEvent
+	// Close ends the subscription.
+	Close()
 }

@@ -29,7 +29,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		agv := ts.must(201, "POST", "/workspaces/"+a.ws+"/agents/"+agent+"/versions", a.key, `{}`).str(t, "id")
 		ts.must(200, "POST", "/workspaces/"+a.ws+"/agents/"+agent+"/publish", a.key, `{"version_id":"`+agv+`"}`)
 		keyID := ts.must(201, "POST", "/workspaces/"+a.ws+"/api-keys", a.key, `{"name":"A second"}`).str(t, "id")
-		secrets := []string{a.ws, persona, perv, agent, agv, keyID, "A agent", "A persona", "A second"}
+		session := ts.must(201, "POST", "/sessions", a.key, `{"agent_id":"`+agent+`","metadata":{"who":"A session"}}`).str(t, "id")
+		ts.must(200, "POST", "/sessions/"+session+"/messages", a.key, `{"text":"A secret question"}`)
+		secrets := []string{a.ws, persona, perv, agent, agv, keyID, session, "A agent", "A persona", "A second", "A session", "A secret question"}
 
 		// ids says which of A's objects fill a route's {id} and {version_id}.
 		ids := func(path string) (id, version string) {
@@ -40,6 +42,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 				return persona, perv
 			case strings.HasPrefix(path, "/workspaces/{ws}/api-keys/{id}"):
 				return keyID, ""
+			case strings.HasPrefix(path, "/sessions/{id}"):
+				return session, ""
 			}
 			return "", ""
 		}
@@ -51,6 +55,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			"POST /workspaces/{ws}/agents":                `{"name":"B agent","persona_id":"` + persona + `"}`,
 			"POST /workspaces/{ws}/personas":              `{"name":"B persona"}`,
 			"POST /workspaces/{ws}/api-keys":              `{"name":"B key"}`,
+			"POST /sessions":                              `{"agent_id":"` + agent + `"}`,
+			"POST /sessions/{id}/messages":                `{"text":"B was here"}`,
 		}
 
 		type route struct{ method, path string }
@@ -94,8 +100,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 						continue
 					}
 					checkError(t, r, 404, "not_found")
-				case rt.method == "POST" && rt.path == "/workspaces/{ws}/agents":
-					// B may not point its agent at A's persona.
+				case rt.method == "POST" && (rt.path == "/workspaces/{ws}/agents" || rt.path == "/sessions"):
+					// B may not point its agent at A's persona, nor start a
+					// session with A's agent.
 					checkError(t, r, 422, "validation_error")
 				default:
 					// B's own lists and creations succeed and show nothing of A's.
@@ -127,6 +134,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 			t.Errorf("A's key was revoked by B: %v", k)
 		}
 		ts.must(200, "GET", "/workspaces/"+a.ws+"/agents/"+agent+"/versions/"+agv, a.key, "")
+		if s := ts.must(200, "GET", "/sessions/"+session, a.key, "").json(t); s["status"] != "active" {
+			t.Errorf("A's session was ended by B: %v", s)
+		}
+		if n := len(ts.must(200, "GET", "/sessions/"+session+"/messages", a.key, "").json(t)["data"].([]any)); n != 2 {
+			t.Errorf("A's transcript has %d messages, want 2", n)
+		}
 	})
 }
 

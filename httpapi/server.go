@@ -17,6 +17,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/hyponema/hyponema"
+	"github.com/hyponema/hyponema/conversation"
 )
 
 func init() {
@@ -40,6 +41,12 @@ type Server struct {
 	Agents      hyponema.AgentService
 	Personas    hyponema.PersonaService
 	Idempotency hyponema.IdempotencyService
+	Sessions    hyponema.SessionService
+	Messages    hyponema.MessageService
+	Engine      *conversation.Engine
+
+	// PingInterval is how often idle event streams get a ping comment.
+	PingInterval time.Duration
 
 	// Ready reports whether the server's dependencies answer (/readyz).
 	Ready func(ctx context.Context) error
@@ -53,6 +60,11 @@ type Server struct {
 
 	ln     net.Listener
 	server *http.Server
+
+	// streams ends open event streams when the server closes: they would
+	// otherwise hold Shutdown until its deadline.
+	streams      context.Context
+	closeStreams context.CancelFunc
 }
 
 // NewServer returns a server whose routes are registered. Services must be
@@ -66,7 +78,10 @@ func NewServer(logger *slog.Logger) *Server {
 		logger:  logger,
 		touches: keyTouches{last: map[string]time.Time{}},
 		Ready:   func(context.Context) error { return nil },
+
+		PingInterval: DefaultPingInterval,
 	}
+	s.streams, s.closeStreams = context.WithCancel(context.Background())
 	errorLogger = logger
 
 	mux := http.NewServeMux()
@@ -129,6 +144,7 @@ func (s *Server) Addr() string {
 
 // Close stops accepting requests and waits for running ones until ctx ends.
 func (s *Server) Close(ctx context.Context) error {
+	s.closeStreams()
 	if s.server == nil {
 		return nil
 	}
@@ -202,6 +218,17 @@ func (s *Server) routes() {
 	huma.Register(api, op(get, "/workspaces/{ws}/agents/{id}/versions/{version_id}", "get-agent-version", "Agents", "Get an agent version", ok), s.getAgentVersion)
 	huma.Register(api, op(post, "/workspaces/{ws}/agents/{id}/publish", "publish-agent", "Agents", "Make a version live", ok), s.publishAgent)
 	huma.Register(api, op(post, "/workspaces/{ws}/agents/{id}/rollback", "rollback-agent", "Agents", "Go back to the version published before", ok), s.rollbackAgent)
+
+	registry := api.OpenAPI().Components.Schemas
+	huma.Register(api, op(post, "/sessions", "create-session", "Sessions", "Start a session with an agent's published (or named) version", created), s.createSession)
+	huma.Register(api, op(get, "/sessions", "list-sessions", "Sessions", "List sessions", ok), s.listSessions)
+	huma.Register(api, op(get, "/sessions/{id}", "get-session", "Sessions", "Get a session", ok), s.getSession)
+	huma.Register(api, op(post, "/sessions/{id}/end", "end-session", "Sessions", "End a session (idempotent)", ok), s.endSession)
+	huma.Register(api, streamResponses(op(post, "/sessions/{id}/messages", "send-message", "Sessions", "Send the user's message; the reply streams as SSE or comes back finished", ok),
+		registry, hyponema.Message{}, "The finished assistant message (application/json), or the turn's events (text/event-stream)."), s.sendMessage)
+	huma.Register(api, op(get, "/sessions/{id}/messages", "list-messages", "Sessions", "The transcript, oldest first", ok), s.listMessages)
+	huma.Register(api, streamResponses(op(get, "/sessions/{id}/events", "session-events", "Sessions", "Follow everything that happens in the session (SSE); resumes after Last-Event-ID", ok),
+		registry, nil, "The session's events as server-sent events."), s.sessionEvents)
 
 	huma.Register(api, op(post, "/workspaces/{ws}/personas", "create-persona", "Personas", "Create a persona", created), s.createPersona)
 	huma.Register(api, op(get, "/workspaces/{ws}/personas", "list-personas", "Personas", "List personas", ok), s.listPersonas)

@@ -9,18 +9,25 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hyponema/hyponema"
+	"github.com/hyponema/hyponema/bus"
+	"github.com/hyponema/hyponema/conversation"
 	"github.com/hyponema/hyponema/httpapi"
+	"github.com/hyponema/hyponema/llm"
+	"github.com/hyponema/hyponema/llm/local"
 	"github.com/hyponema/hyponema/store"
 )
 
 // testServer is the real HTTP API over a real database, served on loopback.
 type testServer struct {
-	t   testing.TB
-	db  *store.DB
-	srv *httpapi.Server
-	url string
+	t      testing.TB
+	db     *store.DB
+	srv    *httpapi.Server
+	url    string
+	engine *conversation.Engine
+	models *llm.Router
 }
 
 // tenant is a workspace and one of its API keys.
@@ -30,7 +37,28 @@ type tenant struct {
 }
 
 func newTestServer(t testing.TB, db *store.DB) *testServer {
+	models := llm.NewRouter()
+	models.Register("local", local.New())
+	e := &conversation.Engine{
+		Sessions:      store.NewSessionService(db),
+		Messages:      store.NewMessageService(db),
+		Events:        store.NewEventService(db),
+		Agents:        store.NewAgentService(db),
+		Personas:      store.NewPersonaService(db),
+		Models:        models,
+		Bus:           bus.NewMemory(),
+		FlushInterval: 20 * time.Millisecond,
+	}
+	e.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = e.Close(ctx)
+	})
 	s := httpapi.NewServer(nil)
+	s.Engine = e
+	s.Sessions = e.Sessions
+	s.Messages = e.Messages
 	s.Workspaces = store.NewWorkspaceService(db)
 	s.APIKeys = store.NewAPIKeyService(db)
 	s.Agents = store.NewAgentService(db)
@@ -38,8 +66,11 @@ func newTestServer(t testing.TB, db *store.DB) *testServer {
 	s.Idempotency = store.NewIdempotencyService(db)
 	s.Ready = db.Ping
 	hs := httptest.NewServer(s.Handler())
-	t.Cleanup(hs.Close)
-	return &testServer{t: t, db: db, srv: s, url: hs.URL}
+	t.Cleanup(func() {
+		_ = s.Close(context.Background()) // ends open event streams
+		hs.Close()
+	})
+	return &testServer{t: t, db: db, srv: s, url: hs.URL, engine: e, models: models}
 }
 
 // newTenant creates a workspace and a key directly in the store.

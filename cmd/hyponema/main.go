@@ -3,6 +3,7 @@
 //	hyponema serve                       run the server (SQLite in ./data by default)
 //	hyponema migrate                     apply database migrations and exit
 //	hyponema workspace create --name N   create a workspace and print its first API key
+//	hyponema chat --agent agt_…          chat with an agent of a running server
 //	hyponema version                     print the version
 package main
 
@@ -22,6 +23,8 @@ import (
 	"time"
 
 	"github.com/hyponema/hyponema"
+	"github.com/hyponema/hyponema/bus"
+	"github.com/hyponema/hyponema/conversation"
 	"github.com/hyponema/hyponema/httpapi"
 	"github.com/hyponema/hyponema/store"
 )
@@ -43,7 +46,7 @@ func buildVersion() string {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "hyponema:", err)
 		}
@@ -57,13 +60,14 @@ Usage:
   hyponema serve [flags]                      run the server
   hyponema migrate [flags]                    apply database migrations and exit
   hyponema workspace create --name N [flags]  create a workspace; print its ID and first API key as JSON
+  hyponema chat --agent agt_… [flags]         chat with an agent of a running server in the terminal
   hyponema version                            print the version
 
 Run "hyponema serve -h" for the flags; each has an environment variable too.
 `
 
 // run dispatches a command line. It is main without the process: tests call it.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
@@ -78,6 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return errors.New(`usage: hyponema workspace create --name NAME`)
 		}
 		return runWorkspaceCreate(ctx, args[2:], getenv, stdout, stderr)
+	case "chat":
+		return runChat(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, buildVersion())
 		return nil
@@ -203,6 +209,7 @@ func errorText(err error) error {
 type Main struct {
 	Config *Config
 	DB     *store.DB
+	Engine *conversation.Engine
 	HTTP   *httpapi.Server
 
 	logger *slog.Logger
@@ -231,12 +238,33 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	m.Engine = &conversation.Engine{
+		Sessions: store.NewSessionService(m.DB),
+		Messages: store.NewMessageService(m.DB),
+		Events:   store.NewEventService(m.DB),
+		Agents:   store.NewAgentService(m.DB),
+		Personas: store.NewPersonaService(m.DB),
+		Models:   m.Config.models(),
+		Bus:      bus.NewMemory(),
+		Logger:   logger,
+	}
+	m.Engine.Start()
+	// On SQLite one server process owns the database, so a turn claim found
+	// at start is a dead process's: release it now rather than when its
+	// lease runs out.
+	if err := m.Engine.Recover(ctx, m.DB.Dialect() == store.DialectSQLite); err != nil {
+		return err
+	}
+
 	s := httpapi.NewServer(logger)
 	s.Workspaces = store.NewWorkspaceService(m.DB)
 	s.APIKeys = store.NewAPIKeyService(m.DB)
 	s.Agents = store.NewAgentService(m.DB)
 	s.Personas = store.NewPersonaService(m.DB)
 	s.Idempotency = store.NewIdempotencyService(m.DB)
+	s.Sessions = m.Engine.Sessions
+	s.Messages = m.Engine.Messages
+	s.Engine = m.Engine
 	s.Ready = m.DB.Ping
 	if err := s.Open(m.Config.Addr); err != nil {
 		return err
@@ -309,10 +337,15 @@ func (m *Main) Close() error {
 		m.cancel()
 		m.wg.Wait()
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	if m.HTTP != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
+		// Streams end when their turns or clients do; Shutdown waits for
+		// them until ctx, then the engine cuts the remaining turns short.
 		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.Engine != nil {
+		errs = append(errs, m.Engine.Close(ctx))
 	}
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())

@@ -182,7 +182,7 @@ func TestWorkspaceCreateCommand(t *testing.T) {
 		}
 		return ""
 	}
-	if err := run(context.Background(), []string{"workspace", "create", "--name", "Acme"}, getenv, &out, &errOut); err != nil {
+	if err := run(context.Background(), []string{"workspace", "create", "--name", "Acme"}, getenv, nil, &out, &errOut); err != nil {
 		t.Fatalf("%v: %s", err, errOut.String())
 	}
 	var got struct {
@@ -195,7 +195,7 @@ func TestWorkspaceCreateCommand(t *testing.T) {
 	if !strings.HasPrefix(got.WorkspaceID, "ws_") || !hyponema.ValidAPIKeySecret(got.APIKey) {
 		t.Fatalf("bad output %+v", got)
 	}
-	if err := run(context.Background(), []string{"workspace", "create"}, getenv, &out, &errOut); err == nil || !strings.Contains(err.Error(), "name") {
+	if err := run(context.Background(), []string{"workspace", "create"}, getenv, nil, &out, &errOut); err == nil || !strings.Contains(err.Error(), "name") {
 		t.Fatalf("a workspace without a name: %v", err)
 	}
 }
@@ -203,13 +203,13 @@ func TestWorkspaceCreateCommand(t *testing.T) {
 func TestCommandLine(t *testing.T) {
 	var out, errOut bytes.Buffer
 	noenv := func(string) string { return "" }
-	if err := run(context.Background(), []string{"version"}, noenv, &out, &errOut); err != nil || strings.TrimSpace(out.String()) == "" {
+	if err := run(context.Background(), []string{"version"}, noenv, nil, &out, &errOut); err != nil || strings.TrimSpace(out.String()) == "" {
 		t.Fatalf("version: %v %q", err, out.String())
 	}
-	if err := run(context.Background(), []string{"frobnicate"}, noenv, &out, &errOut); err == nil {
+	if err := run(context.Background(), []string{"frobnicate"}, noenv, nil, &out, &errOut); err == nil {
 		t.Fatal("unknown command accepted")
 	}
-	if err := run(context.Background(), nil, noenv, &out, &errOut); err == nil {
+	if err := run(context.Background(), nil, noenv, nil, &out, &errOut); err == nil {
 		t.Fatal("no command accepted")
 	}
 	bad := func(k string) string {
@@ -223,7 +223,7 @@ func TestCommandLine(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, bad, &out, &errOut)
+	err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, bad, nil, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "BOOTSTRAP") {
 		t.Fatalf("a malformed bootstrap key: %v", err)
 	}
