@@ -69,7 +69,7 @@ func (e *Engine) Start() {
 		e.FlushInterval = 100 * time.Millisecond
 	}
 	if e.TurnLease == 0 {
-		e.TurnLease = 30 * time.Second
+		e.TurnLease = 10 * time.Second
 	}
 	if e.SweepInterval == 0 {
 		e.SweepInterval = 5 * time.Second

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hyponema/hyponema"
+	"github.com/hyponema/hyponema/llm/llmtest"
 	"github.com/hyponema/hyponema/store/storetest"
 )
 
@@ -303,4 +304,120 @@ func TestKilledMidWrite(t *testing.T) {
 			p.stop()
 		})
 	}
+}
+
+// TestKilledMidTurn SIGKILLs the server while a reply streams from a fake
+// OpenAI server, then restarts it: the user's message and the partial reply
+// are kept, the reply marked incomplete, and the session takes new turns.
+func TestKilledMidTurn(t *testing.T) {
+	bin := buildBinary(t)
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			fake := llmtest.NewOpenAIServer(t)
+			key := hyponema.NewAPIKeySecret()
+			env := []string{"HYPONEMA_DATA_DIR=" + t.TempDir(), "HYPONEMA_BOOTSTRAP_API_KEY=" + key,
+				"HYPONEMA_OPENAI_BASE_URL=" + fake.URL(), "HYPONEMA_OPENAI_API_KEY=sk-test"}
+			if name == "postgres" {
+				env = append(env, "HYPONEMA_DATABASE_URL="+storetest.PostgresDSN(t))
+			}
+			p := startServer(t, bin, env)
+			ws := p.call("GET", "/workspaces", key, "", 200)["data"].([]any)[0].(map[string]any)["id"].(string)
+			agent := p.call("POST", "/workspaces/"+ws+"/agents", key, `{"name":"a","model":"openai/gpt-test"}`, 201)["id"].(string)
+			v := p.call("POST", "/workspaces/"+ws+"/agents/"+agent+"/versions", key, `{}`, 201)["id"].(string)
+			p.call("POST", "/workspaces/"+ws+"/agents/"+agent+"/publish", key, `{"version_id":"`+v+`"}`, 200)
+			ses := p.call("POST", "/sessions", key, `{"agent_id":"`+agent+`"}`, 201)["id"].(string)
+
+			full := strings.TrimSpace(strings.Repeat("word ", 100))
+			fake.Enqueue(llmtest.Reply{Text: full, Chunks: 100, Delay: 20 * time.Millisecond})
+			req, _ := http.NewRequest("POST", p.url+"/sessions/"+ses+"/messages", strings.NewReader(`{"text":"tell me a long story"}`))
+			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "text/event-stream")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deltas := 0
+			_ = readSSE(res.Body, func(event string, _ []byte) (bool, error) {
+				if event == "message.delta" {
+					deltas++
+				}
+				return deltas >= 20, nil
+			})
+			if err := p.cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_ = p.cmd.Wait()
+			res.Body.Close()
+
+			p = startServer(t, bin, env)
+			msgs := p.call("GET", "/sessions/"+ses+"/messages", key, "", 200)["data"].([]any)
+			if len(msgs) != 2 {
+				t.Fatalf("%d messages after the crash, want the question and the partial reply: %v", len(msgs), msgs)
+			}
+			user, reply := msgs[0].(map[string]any), msgs[1].(map[string]any)
+			text, _ := reply["text"].(string)
+			if user["text"] != "tell me a long story" || reply["status"] != "incomplete" || text == "" || text == full || !strings.HasPrefix(full, text) {
+				t.Fatalf("after the crash: user %v, reply %v", user, reply)
+			}
+			t.Logf("kept %d of %d characters of the reply", len(text), len(full))
+
+			// The session works again once the dead turn's claim is released:
+			// at once on SQLite, after the claim's lease on PostgreSQL.
+			fake.SetDefault(llmtest.Text("back again"))
+			deadline := time.Now().Add(40 * time.Second)
+			for {
+				req, _ := http.NewRequest("POST", p.url+"/sessions/"+ses+"/messages", strings.NewReader(`{"text":"are you there?"}`))
+				req.Header.Set("Authorization", "Bearer "+key)
+				req.Header.Set("Content-Type", "application/json")
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode == 200 {
+					if !strings.Contains(string(b), "back again") {
+						t.Fatalf("reply %s", b)
+					}
+					break
+				}
+				if res.StatusCode != 409 || name == "sqlite" || time.Now().After(deadline) {
+					t.Fatalf("status %d: %s", res.StatusCode, b)
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			p.stop()
+		})
+	}
+}
+
+// TestChatCommand drives "hyponema chat" against a running server, as a
+// person at a terminal would: it greets, streams a reply, and ends.
+func TestChatCommand(t *testing.T) {
+	bin := buildBinary(t)
+	key := hyponema.NewAPIKeySecret()
+	p := startServer(t, bin, []string{"HYPONEMA_DATA_DIR=" + t.TempDir(), "HYPONEMA_BOOTSTRAP_API_KEY=" + key})
+	ws := p.call("GET", "/workspaces", key, "", 200)["data"].([]any)[0].(map[string]any)["id"].(string)
+	agent := p.call("POST", "/workspaces/"+ws+"/agents", key, `{"name":"a","first_message":"Hello! Ask me anything."}`, 201)["id"].(string)
+	v := p.call("POST", "/workspaces/"+ws+"/agents/"+agent+"/versions", key, `{}`, 201)["id"].(string)
+	p.call("POST", "/workspaces/"+ws+"/agents/"+agent+"/publish", key, `{"version_id":"`+v+`"}`, 200)
+
+	cmd := exec.Command(bin, "chat", "--agent", agent, "--url", p.url)
+	cmd.Env = append(os.Environ(), "HYPONEMA_API_KEY="+key)
+	cmd.Stdin = strings.NewReader("What can you do?\n/end\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, want := range []string{"agent> Hello! Ask me anything.", "agent> [Hyponema local engine", "What can you do?", "session ended"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("output lacks %q:\n%s", want, out)
+		}
+	}
+	sessions := p.call("GET", "/sessions?status=ended", key, "", 200)["data"].([]any)
+	if len(sessions) != 1 {
+		t.Fatalf("%d ended sessions", len(sessions))
+	}
+	p.stop()
 }
