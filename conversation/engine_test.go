@@ -13,6 +13,7 @@ import (
 	"github.com/hyponema/hyponema/bus"
 	"github.com/hyponema/hyponema/conversation"
 	"github.com/hyponema/hyponema/llm"
+	"github.com/hyponema/hyponema/llm/anthropic"
 	"github.com/hyponema/hyponema/llm/llmtest"
 	"github.com/hyponema/hyponema/llm/local"
 	"github.com/hyponema/hyponema/llm/openai"
@@ -23,18 +24,29 @@ import (
 // harness is the engine over a real database, with a fake OpenAI server
 // behind the real provider as "openai", and the local engine as "local".
 type harness struct {
-	t      *testing.T
-	db     *store.DB
-	e      *conversation.Engine
-	openai *llmtest.OpenAIServer
-	ws     string
+	t         *testing.T
+	db        *store.DB
+	e         *conversation.Engine
+	openai    *llmtest.OpenAIServer
+	anthropic *llmtest.AnthropicServer
+	models    *llm.Router
+	ws        string
+}
+
+func onlyLocal() *llm.Router {
+	r := llm.NewRouter()
+	r.Register("local", local.New())
+	return r
 }
 
 func newHarness(t *testing.T, db *store.DB) *harness {
 	srv := llmtest.NewOpenAIServer(t)
+	ant := llmtest.NewAnthropicServer(t)
 	models := llm.NewRouter()
 	models.Register("local", local.New())
 	models.Register("openai", llm.WithRetry(openai.New(openai.Config{APIKey: "sk-test", BaseURL: srv.URL()}),
+		llm.RetryPolicy{BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}))
+	models.Register("anthropic", llm.WithRetry(anthropic.New(anthropic.Config{APIKey: "sk-ant-test", BaseURL: ant.URL()}),
 		llm.RetryPolicy{BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}))
 	e := &conversation.Engine{
 		Sessions:      store.NewSessionService(db),
@@ -57,7 +69,7 @@ func newHarness(t *testing.T, db *store.DB) *harness {
 	if err := store.NewWorkspaceService(db).CreateWorkspace(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, db: db, e: e, openai: srv, ws: w.ID}
+	return &harness{t: t, db: db, e: e, openai: srv, anthropic: ant, models: models, ws: w.ID}
 }
 
 // agent creates and publishes an agent with cfg applied over the defaults.
@@ -308,6 +320,8 @@ func TestProviderFailures(t *testing.T) {
 		t.Run("an unconfigured provider is provider_error", func(t *testing.T) {
 			b := h.agent(func(c *hyponema.AgentConfig) { c.Model = "anthropic/claude-x" })
 			s := h.session(b.ID, nil)
+			h.e.Models = onlyLocal()
+			defer func() { h.e.Models = h.models }()
 			evs := h.collect(s.ID, h.send(s.ID, "hi"))
 			m := checkErrorEvent(t, evs, "provider_error")
 			if !strings.Contains(m["detail"].(string), "HYPONEMA_ANTHROPIC") {
@@ -544,4 +558,30 @@ func TestRecoverReleasesAbandonedTurns(t *testing.T) {
 	if _, err := h.send(s.ID, "hi").Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestAnthropicTurn runs turns through the Anthropic provider against its
+// fake server: the stream, the request's shape, and a failure mid-reply.
+func TestAnthropicTurn(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db)
+		a := h.agent(func(c *hyponema.AgentConfig) { c.Model = "anthropic/claude-test"; c.Instructions = "Be brief." })
+		s := h.session(a.ID, nil)
+		h.anthropic.Enqueue(llmtest.Reply{Text: "Brief answer.", Chunks: 3, Usage: &hyponema.Usage{InputTokens: 10, OutputTokens: 3}})
+		msg, err := h.send(s.ID, "Question?").Wait(context.Background())
+		if err != nil || msg.Text != "Brief answer." || msg.Usage == nil || msg.Usage.OutputTokens != 3 {
+			t.Fatalf("%v %+v", err, msg)
+		}
+		req := h.anthropic.LastRequest()
+		if req.Model != "claude-test" || len(req.Messages) != 1 || req.Messages[0].Role != "user" {
+			t.Fatalf("request %+v", req)
+		}
+		h.anthropic.Enqueue(llmtest.Reply{Text: "one two three", Chunks: 3, Fault: llmtest.ErrorEventAfter(1, 529)})
+		evs := h.collect(s.ID, h.send(s.ID, "More?"))
+		checkErrorEvent(t, evs, "provider_error")
+		h.anthropic.Enqueue(llmtest.Fail(529), llmtest.Text("after overload"))
+		if msg, err := h.send(s.ID, "Again?").Wait(context.Background()); err != nil || msg.Text != "after overload" {
+			t.Fatalf("529 before the first token is retried: %v %+v", err, msg)
+		}
+	})
 }
