@@ -63,6 +63,12 @@ type turn struct {
 	pending  []*hyponema.SessionEvent // published deltas not yet stored
 	flushMu  sync.Mutex               // one store write at a time, in order
 	finished chan struct{}
+
+	// userStored is closed once the user's message is stored (userErr nil)
+	// or failed to be. The model is asked meanwhile, to overlap its first
+	// token with the write, but no delta is published before the question.
+	userStored chan struct{}
+	userErr    error
 }
 
 // Send stores the user's message and starts the assistant's reply, which
@@ -83,42 +89,64 @@ func (e *Engine) Send(ctx context.Context, workspaceID, sessionID, text string) 
 	if err != nil {
 		return nil, err
 	}
-	t := &turn{e: e, id: hyponema.NewID(hyponema.PrefixTurn), session: s, pinned: p, finished: make(chan struct{})}
-	t.ctx, t.cancel = context.WithCancelCause(e.ctx)
-	// The reply exists from the start (a follower may flush the turn at
-	// any time); its ID and time are set after the user's message, so that
-	// the transcript, ordered by ID, reads question then answer.
-	t.reply = &hyponema.Message{
-		WorkspaceID: workspaceID, SessionID: sessionID,
-		Role: hyponema.RoleAssistant, Status: hyponema.MessageIncomplete, ToolCalls: []hyponema.ToolCall{},
-	}
-	if err := e.Sessions.ClaimTurn(ctx, workspaceID, sessionID, t.id, e.Now().Add(e.TurnLease)); err != nil {
-		return nil, err
-	}
-	// Registered at once, so that EndSession finds the turn and waits.
-	e.mu.Lock()
-	e.turns[sessionID] = t
-	e.mu.Unlock()
-	abandon := t.release
-	if t.seq, err = e.Events.LastEventSeq(ctx, sessionID); err != nil {
-		abandon()
-		return nil, err
-	}
 	now := e.Now()
+	t := &turn{e: e, id: hyponema.NewID(hyponema.PrefixTurn), session: s, pinned: p,
+		finished: make(chan struct{}), userStored: make(chan struct{})}
+	t.ctx, t.cancel = context.WithCancelCause(e.ctx)
 	t.user = &hyponema.Message{
 		ID: hyponema.NewID(hyponema.PrefixMessage), WorkspaceID: workspaceID, SessionID: sessionID,
 		Role: hyponema.RoleUser, Text: text, Status: hyponema.MessageComplete, ToolCalls: []hyponema.ToolCall{}, CreatedAt: now,
 	}
-	created := t.event(hyponema.EventMessageCreated, t.user)
-	if err := e.Messages.SaveMessage(ctx, t.user, []*hyponema.SessionEvent{created}); err != nil {
-		abandon()
+	// The reply exists from the start (a follower may flush the turn at any
+	// time); its ID is made after the question's, so that the transcript,
+	// ordered by ID, reads question then answer.
+	t.reply = &hyponema.Message{
+		ID: hyponema.NewID(hyponema.PrefixMessage), WorkspaceID: workspaceID, SessionID: sessionID,
+		Role: hyponema.RoleAssistant, Status: hyponema.MessageIncomplete, ToolCalls: []hyponema.ToolCall{}, CreatedAt: now,
+	}
+
+	// A turn already running here is a conflict at once; registered, this
+	// one is found by EndSession, which waits for it.
+	e.mu.Lock()
+	if e.turns[sessionID] != nil {
+		e.mu.Unlock()
+		return nil, hyponema.Errorf(hyponema.ECONFLICT, "A reply is already being generated in this session.")
+	}
+	e.turns[sessionID] = t
+	e.mu.Unlock()
+
+	// The model is asked at once, while the session is claimed and the
+	// question stored: the writes overlap the model's first token. No delta
+	// is published, and nothing stored, before the question is; if the
+	// claim fails (another replica's turn), the request is cancelled.
+	e.wg.Go(func() { t.run(now) })
+	fail := func(err error) (*Turn, error) {
+		t.userErr = err
+		close(t.userStored)
+		t.stop(err)
+		<-t.finished
 		return nil, err
 	}
-	e.Bus.Publish(created)
+	if err := e.Sessions.ClaimTurn(ctx, workspaceID, sessionID, t.id, now.Add(e.TurnLease)); err != nil {
+		return fail(err)
+	}
+	if cause := context.Cause(t.ctx); cause != nil {
+		return fail(cause) // the session was ended meanwhile
+	}
+	last, err := e.Events.LastEventSeq(ctx, sessionID)
+	if err != nil {
+		return fail(err)
+	}
 	t.mu.Lock()
-	t.reply.ID, t.reply.CreatedAt = hyponema.NewID(hyponema.PrefixMessage), e.Now()
+	t.seq = last
+	created := t.event(hyponema.EventMessageCreated, t.user)
 	t.mu.Unlock()
-	e.wg.Go(func() { t.run(now) })
+	stored := *t.user // the store writes back into what it saves; the turn reads t.user
+	if err := e.Messages.SaveMessage(ctx, &stored, []*hyponema.SessionEvent{created}); err != nil {
+		return fail(err)
+	}
+	e.Bus.Publish(created)
+	close(t.userStored)
 	return &Turn{UserMessage: t.user, FirstSeq: created.Seq, t: t}, nil
 }
 
@@ -256,6 +284,12 @@ func (t *turn) generate(ctx context.Context, start time.Time) (*hyponema.Usage, 
 		if chunk.Text == "" {
 			continue
 		}
+		if ttft == nil {
+			<-t.userStored
+			if t.userErr != nil {
+				return usage, ttft, t.userErr
+			}
+		}
 		t.mu.Lock()
 		if ttft == nil {
 			ms := int(e.Now().Sub(start).Milliseconds())
@@ -285,6 +319,9 @@ type turnError struct {
 // session is released.
 func (t *turn) finish(usage *hyponema.Usage, ttft *int, start time.Time, err error) []*hyponema.SessionEvent {
 	e := t.e
+	if <-t.userStored; t.userErr != nil {
+		return nil // the question was never stored: nothing to answer
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// A stop from outside (the session ended, the server stops) explains
@@ -369,6 +406,10 @@ func (t *turn) history(ctx context.Context) ([]hyponema.ChatMessage, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The user's message is being stored meanwhile: it may or may not be
+	// among msgs yet, so it is taken from memory.
+	msgs = slices.DeleteFunc(msgs, func(m *hyponema.Message) bool { return m.ID == t.user.ID })
+	msgs = append(msgs, t.user)
 	budget := t.pinned.version.Config.HistoryTokenBudget
 	var out []hyponema.ChatMessage
 	used := 0
