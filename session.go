@@ -217,6 +217,12 @@ type MessageService interface {
 	// user message.
 	SaveMessage(ctx context.Context, m *Message, events []*SessionEvent) error
 
+	// FinishTurn is SaveMessage that also releases turnID's claim on the
+	// session, in the same transaction: a turn's last events and the
+	// session's release are seen together, so a client that reads "done"
+	// may send its next message at once.
+	FinishTurn(ctx context.Context, m *Message, events []*SessionEvent, turnID string) error
+
 	// ListMessages lists a session's transcript (oldest first unless
 	// opt says otherwise). Returns ENOTFOUND for another workspace's session.
 	ListMessages(ctx context.Context, workspaceID, sessionID string, opt PageOptions) (Page[*Message], error)

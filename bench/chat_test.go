@@ -8,8 +8,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -47,6 +49,9 @@ func readUntil(body io.Reader, start time.Time, firstLine, lastLine func(string)
 	var t timing
 	for sc.Scan() {
 		line := sc.Text()
+		if strings.HasPrefix(line, "data: {\"detail\"") {
+			return t, fmt.Errorf("error event: %s", line)
+		}
 		if t.first == 0 && firstLine(line) {
 			t.first = time.Since(start)
 		}
@@ -72,7 +77,9 @@ func direct(url string) (timing, error) {
 	}
 	defer res.Body.Close()
 	return readUntil(res.Body, start,
-		func(l string) bool { return strings.HasPrefix(l, "data: {") && strings.Contains(l, `"content":"`) && !strings.Contains(l, `"content":""`) },
+		func(l string) bool {
+			return strings.HasPrefix(l, "data: {") && strings.Contains(l, `"content":"`) && !strings.Contains(l, `"content":""`)
+		},
 		func(l string) bool { return l == "data: [DONE]" })
 }
 
@@ -92,9 +99,20 @@ func through(url, key, session string) (timing, error) {
 		b, _ := io.ReadAll(res.Body)
 		return timing{}, fmt.Errorf("status %d: %s", res.StatusCode, b)
 	}
-	return readUntil(res.Body, start,
+	var failed bool
+	t, err := readUntil(res.Body, start,
 		func(l string) bool { return l == "event: message.delta" },
-		func(l string) bool { return l == "event: done" || l == "event: error" })
+		func(l string) bool {
+			if failed {
+				return true // the error's data line
+			}
+			failed = l == "event: error"
+			return l == "event: done"
+		})
+	if failed {
+		return t, fmt.Errorf("the turn failed")
+	}
+	return t, err
 }
 
 // server is Hyponema over db with the fake server as its "openai".
@@ -103,12 +121,13 @@ type server struct {
 	agent    string
 }
 
-func newServer(b *testing.B, db *store.DB, fakeURL string) *server {
+func newServer(b testing.TB, db *store.DB, fakeURL string) *server {
 	models := llm.NewRouter()
 	models.Register("openai", llm.WithRetry(openai.New(openai.Config{APIKey: "sk-test", BaseURL: fakeURL}), llm.RetryPolicy{}))
 	e := &conversation.Engine{
 		Sessions: store.NewSessionService(db), Messages: store.NewMessageService(db), Events: store.NewEventService(db),
 		Agents: store.NewAgentService(db), Personas: store.NewPersonaService(db), Models: models, Bus: bus.NewMemory(),
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	e.Start()
 	s := httpapi.NewServer(nil)

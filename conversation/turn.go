@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -69,6 +70,10 @@ type turn struct {
 	// token with the write, but no delta is published before the question.
 	userStored chan struct{}
 	userErr    error
+
+	// finalStored is set once the last events are stored and the claim
+	// released with them: the turn is over but for its cleanup here.
+	finalStored atomic.Bool
 }
 
 // Send stores the user's message and starts the assistant's reply, which
@@ -108,9 +113,15 @@ func (e *Engine) Send(ctx context.Context, workspaceID, sessionID, text string) 
 	// A turn already running here is a conflict at once; registered, this
 	// one is found by EndSession, which waits for it.
 	e.mu.Lock()
-	if e.turns[sessionID] != nil {
+	for old := e.turns[sessionID]; old != nil; old = e.turns[sessionID] {
+		if !old.finalStored.Load() {
+			e.mu.Unlock()
+			return nil, hyponema.Errorf(hyponema.ECONFLICT, "A reply is already being generated in this session.")
+		}
+		// Its "done" may be out already: wait the moment it takes to go.
 		e.mu.Unlock()
-		return nil, hyponema.Errorf(hyponema.ECONFLICT, "A reply is already being generated in this session.")
+		<-old.finished
+		e.mu.Lock()
 	}
 	e.turns[sessionID] = t
 	e.mu.Unlock()
@@ -161,7 +172,7 @@ func (e *Engine) runningTurn(sessionID string) *turn {
 // the store sees every event published so far.
 func (e *Engine) FlushSession(ctx context.Context, sessionID string) error {
 	if t := e.runningTurn(sessionID); t != nil {
-		return t.flush(ctx, nil)
+		return t.flush(ctx, nil, false)
 	}
 	return nil
 }
@@ -212,10 +223,12 @@ func (t *turn) release() {
 		delete(e.turns, t.session.ID)
 	}
 	e.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := e.Sessions.ReleaseTurn(ctx, t.session.ID, t.id); err != nil {
-		e.Logger.WarnContext(ctx, "releasing turn", "session_id", t.session.ID, "error", err)
+	if !t.finalStored.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := e.Sessions.ReleaseTurn(ctx, t.session.ID, t.id); err != nil {
+			e.Logger.WarnContext(ctx, "releasing turn", "session_id", t.session.ID, "error", err)
+		}
 	}
 	t.cancel(nil)
 	close(t.finished)
@@ -233,7 +246,7 @@ func (t *turn) background(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-flush.C:
-			if err := t.flush(t.ctx, nil); err != nil && t.ctx.Err() == nil {
+			if err := t.flush(t.ctx, nil, false); err != nil && t.ctx.Err() == nil {
 				e.Logger.WarnContext(t.ctx, "storing reply deltas", "session_id", t.session.ID, "error", err)
 			}
 		case <-renew.C:
@@ -348,7 +361,7 @@ func (t *turn) finish(usage *hyponema.Usage, ttft *int, start time.Time, err err
 		}
 	}
 	t.mu.Unlock()
-	if err := t.flush(ctx, last); err != nil {
+	if err := t.flush(ctx, last, true); err != nil {
 		e.Logger.ErrorContext(ctx, "storing reply", "session_id", t.session.ID, "error", err)
 		if t.err == nil {
 			t.err = err
@@ -380,8 +393,9 @@ func errorKind(err error) (kind, detail string) {
 
 // flush stores the pending deltas, the reply's text so far and extra
 // events, in one write; writes happen in order, one at a time. Before the
-// reply has any text and without extras there is nothing to store.
-func (t *turn) flush(ctx context.Context, extra []*hyponema.SessionEvent) error {
+// reply has any text and without extras there is nothing to store. The
+// final flush also releases the turn's claim, in the same write.
+func (t *turn) flush(ctx context.Context, extra []*hyponema.SessionEvent, final bool) error {
 	t.flushMu.Lock()
 	defer t.flushMu.Unlock()
 	t.mu.Lock()
@@ -392,7 +406,17 @@ func (t *turn) flush(ctx context.Context, extra []*hyponema.SessionEvent) error 
 	if len(events) == 0 {
 		return nil
 	}
-	if snapshot.Text == "" && len(extra) == 0 {
+	switch {
+	case final:
+		// Set first: a follower may read "done" from the store as soon as
+		// it commits, and its client's next Send must then wait, not fail.
+		t.finalStored.Store(true)
+		if err := t.e.Messages.FinishTurn(ctx, &snapshot, events, t.id); err != nil {
+			t.finalStored.Store(false)
+			return err
+		}
+		return nil
+	case snapshot.Text == "" && len(extra) == 0:
 		return t.e.Events.AppendEvents(ctx, events)
 	}
 	return t.e.Messages.SaveMessage(ctx, &snapshot, events)

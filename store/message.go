@@ -180,6 +180,22 @@ const (
 // saving an existing user message again leaves it as it is, and so do
 // replicas whose clocks differ slightly.
 func (s *MessageService) SaveMessage(ctx context.Context, m *hyponema.Message, events []*hyponema.SessionEvent) error {
+	return s.saveMessage(ctx, m, events, "")
+}
+
+// releaseTurnSQL clears a turn's claim if it still holds the session.
+const releaseTurnSQL = `UPDATE sessions SET turn_id = NULL, turn_lease_until = NULL WHERE id = ? AND turn_id = ?`
+
+// FinishTurn implements hyponema.MessageService: SaveMessage and the
+// release of the turn's claim, in one transaction.
+func (s *MessageService) FinishTurn(ctx context.Context, m *hyponema.Message, events []*hyponema.SessionEvent, turnID string) error {
+	if turnID == "" {
+		return fmt.Errorf("store: FinishTurn without a turn ID")
+	}
+	return s.saveMessage(ctx, m, events, turnID)
+}
+
+func (s *MessageService) saveMessage(ctx context.Context, m *hyponema.Message, events []*hyponema.SessionEvent, releaseTurn string) error {
 	r, err := prepareMessage(m)
 	if err != nil {
 		return err
@@ -191,6 +207,9 @@ func (s *MessageService) SaveMessage(ctx context.Context, m *hyponema.Message, e
 	qs := append(eventStatements(len(events)), upsertMessageSQL)
 	if user {
 		qs = append(qs, sessionDeadlinesSQL, touchSessionSQL)
+	}
+	if releaseTurn != "" {
+		qs = append(qs, releaseTurnSQL)
 	}
 	s.db.prepareForTx(ctx, qs...)
 
@@ -212,7 +231,15 @@ func (s *MessageService) SaveMessage(ctx context.Context, m *hyponema.Message, e
 		default:
 			return fmt.Errorf("store: save message: %w", err)
 		}
-		return insertEvents(ctx, tx, events)
+		if err := insertEvents(ctx, tx, events); err != nil {
+			return err
+		}
+		if releaseTurn != "" {
+			if _, err := tx.exec(ctx, releaseTurnSQL, m.SessionID, releaseTurn); err != nil {
+				return fmt.Errorf("store: release turn: %w", err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return err
