@@ -217,6 +217,11 @@ type MessageService interface {
 	// user message.
 	SaveMessage(ctx context.Context, m *Message, events []*SessionEvent) error
 
+	// StartTurn claims the session for turnID (as ClaimTurn, with its
+	// errors) and saves the user's message m with events, in one
+	// transaction: a turn's start costs one write.
+	StartTurn(ctx context.Context, m *Message, events []*SessionEvent, turnID string, leaseUntil time.Time) error
+
 	// FinishTurn is SaveMessage that also releases turnID's claim on the
 	// session, in the same transaction: a turn's last events and the
 	// session's release are seen together, so a client that reads "done"

@@ -138,12 +138,9 @@ func (e *Engine) Send(ctx context.Context, workspaceID, sessionID, text string) 
 		<-t.finished
 		return nil, err
 	}
-	if err := e.Sessions.ClaimTurn(ctx, workspaceID, sessionID, t.id, now.Add(e.TurnLease)); err != nil {
-		return fail(err)
-	}
-	if cause := context.Cause(t.ctx); cause != nil {
-		return fail(cause) // the session was ended meanwhile
-	}
+	// Only turns append to a session's log, each under its claim, and
+	// ending a session stops its turn: the last seq read now is still the
+	// last when the claim is taken, or the claim fails.
 	last, err := e.Events.LastEventSeq(ctx, sessionID)
 	if err != nil {
 		return fail(err)
@@ -153,8 +150,15 @@ func (e *Engine) Send(ctx context.Context, workspaceID, sessionID, text string) 
 	created := t.event(hyponema.EventMessageCreated, t.user)
 	t.mu.Unlock()
 	stored := *t.user // the store writes back into what it saves; the turn reads t.user
-	if err := e.Messages.SaveMessage(ctx, &stored, []*hyponema.SessionEvent{created}); err != nil {
+	if err := e.Messages.StartTurn(ctx, &stored, []*hyponema.SessionEvent{created}, t.id, now.Add(e.TurnLease)); err != nil {
 		return fail(err)
+	}
+	if cause := context.Cause(t.ctx); cause != nil {
+		// The session was ended meanwhile; the question is stored, the
+		// turn stops before answering.
+		close(t.userStored)
+		<-t.finished
+		return nil, cause
 	}
 	e.Bus.Publish(created)
 	close(t.userStored)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -180,7 +181,30 @@ const (
 // saving an existing user message again leaves it as it is, and so do
 // replicas whose clocks differ slightly.
 func (s *MessageService) SaveMessage(ctx context.Context, m *hyponema.Message, events []*hyponema.SessionEvent) error {
-	return s.saveMessage(ctx, m, events, "")
+	return s.saveMessage(ctx, m, events, turnOps{})
+}
+
+// turnOps are what a save does to the session's turn claim besides.
+type turnOps struct {
+	claim   string    // claim the session for this turn first
+	lease   time.Time // until then
+	release string    // release this turn's claim after
+}
+
+// errClaimLost makes StartTurn's transaction roll back when the claim fails.
+var errClaimLost = errors.New("store: claim lost")
+
+// StartTurn implements hyponema.MessageService: ClaimTurn and SaveMessage
+// in one transaction, so that a turn's start costs one write.
+func (s *MessageService) StartTurn(ctx context.Context, m *hyponema.Message, events []*hyponema.SessionEvent, turnID string, leaseUntil time.Time) error {
+	if turnID == "" {
+		return fmt.Errorf("store: StartTurn without a turn ID")
+	}
+	err := s.saveMessage(ctx, m, events, turnOps{claim: turnID, lease: leaseUntil})
+	if errors.Is(err, errClaimLost) {
+		return claimError(ctx, s.db, m.WorkspaceID, m.SessionID)
+	}
+	return err
 }
 
 // releaseTurnSQL clears a turn's claim if it still holds the session.
@@ -192,10 +216,10 @@ func (s *MessageService) FinishTurn(ctx context.Context, m *hyponema.Message, ev
 	if turnID == "" {
 		return fmt.Errorf("store: FinishTurn without a turn ID")
 	}
-	return s.saveMessage(ctx, m, events, turnID)
+	return s.saveMessage(ctx, m, events, turnOps{release: turnID})
 }
 
-func (s *MessageService) saveMessage(ctx context.Context, m *hyponema.Message, events []*hyponema.SessionEvent, releaseTurn string) error {
+func (s *MessageService) saveMessage(ctx context.Context, m *hyponema.Message, events []*hyponema.SessionEvent, ops turnOps) error {
 	r, err := prepareMessage(m)
 	if err != nil {
 		return err
@@ -208,14 +232,30 @@ func (s *MessageService) saveMessage(ctx context.Context, m *hyponema.Message, e
 	if user {
 		qs = append(qs, sessionDeadlinesSQL, touchSessionSQL)
 	}
-	if releaseTurn != "" {
+	if ops.release != "" {
 		qs = append(qs, releaseTurnSQL)
+	}
+	if ops.claim != "" {
+		qs = append(qs, claimTurnSQL)
 	}
 	s.db.prepareForTx(ctx, qs...)
 
 	var role string
 	var created time.Time
 	err = s.db.inTx(ctx, func(tx conn) error {
+		if ops.claim != "" {
+			t := now()
+			res, err := tx.exec(ctx, claimTurnSQL, ops.claim, s.db.d.timeArg(storeTime(ops.lease)),
+				m.WorkspaceID, m.SessionID, ops.claim, s.db.d.timeArg(t))
+			if err != nil {
+				return fmt.Errorf("store: claim turn: %w", err)
+			}
+			if n, err := rowsAffected(res); err != nil {
+				return err
+			} else if n == 0 {
+				return errClaimLost
+			}
+		}
 		if user {
 			if err := touchSession(ctx, tx, m.WorkspaceID, m.SessionID, m.CreatedAt); err != nil {
 				return err
@@ -234,8 +274,8 @@ func (s *MessageService) saveMessage(ctx context.Context, m *hyponema.Message, e
 		if err := insertEvents(ctx, tx, events); err != nil {
 			return err
 		}
-		if releaseTurn != "" {
-			if _, err := tx.exec(ctx, releaseTurnSQL, m.SessionID, releaseTurn); err != nil {
+		if ops.release != "" {
+			if _, err := tx.exec(ctx, releaseTurnSQL, m.SessionID, ops.release); err != nil {
 				return fmt.Errorf("store: release turn: %w", err)
 			}
 		}

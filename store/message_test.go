@@ -328,3 +328,42 @@ func BenchmarkSaveMessageParallel(b *testing.B) {
 		})
 	})
 }
+
+// TestStartAndFinishTurn checks that a turn's start (claim + question) and
+// finish (reply + release) are each one all-or-nothing write.
+func TestStartAndFinishTurn(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		e := newSessionEnv(t, db)
+		s := e.mustSession(t, e.newSession(t0), nil) // event seq 1
+		created := func(seq int64) []*hyponema.SessionEvent {
+			return []*hyponema.SessionEvent{{SessionID: s.ID, WorkspaceID: s.WorkspaceID, Seq: seq, Type: hyponema.EventMessageCreated, Data: json.RawMessage(`{}`)}}
+		}
+		lease := time.Now().Add(time.Minute)
+
+		q1 := e.newMessage(s, hyponema.RoleUser, "first", t0.Add(time.Second))
+		must(t, e.messages.StartTurn(ctx, q1, created(2), "trn_one", lease))
+		// Another turn cannot start, and stores nothing when it fails.
+		q2 := e.newMessage(s, hyponema.RoleUser, "second", t0.Add(2*time.Second))
+		wantCode(t, e.messages.StartTurn(ctx, q2, created(3), "trn_two", lease), hyponema.ECONFLICT)
+		if page, _ := e.messages.ListMessages(ctx, s.WorkspaceID, s.ID, hyponema.PageOptions{Asc: true}); len(page.Data) != 1 {
+			t.Fatalf("%d messages stored, want only the first turn's", len(page.Data))
+		}
+		if seq, _ := e.events.LastEventSeq(ctx, s.ID); seq != 2 {
+			t.Fatalf("last seq %d, want 2", seq)
+		}
+		// Finishing releases the claim with the reply.
+		reply := e.newMessage(s, hyponema.RoleAssistant, "answer", t0.Add(3*time.Second))
+		must(t, e.messages.FinishTurn(ctx, reply, created(3), "trn_one"))
+		must(t, e.messages.StartTurn(ctx, q2, created(4), "trn_two", lease))
+		// Another workspace's session, and an ended one.
+		other := e.otherEnv(t)
+		q3 := e.newMessage(s, hyponema.RoleUser, "intruder", t0)
+		q3.WorkspaceID = other.ws.ID
+		wantCode(t, e.messages.StartTurn(ctx, q3, nil, "trn_three", lease), hyponema.ENOTFOUND)
+		ended := e.mustSession(t, e.newSession(t0), nil)
+		_, _, err := e.sessions.EndSession(ctx, ended.WorkspaceID, ended.ID, hyponema.EndedByAPI, t0, func(*hyponema.Session) []*hyponema.SessionEvent { return nil })
+		must(t, err)
+		wantCode(t, e.messages.StartTurn(ctx, e.newMessage(ended, hyponema.RoleUser, "late", t0), nil, "trn_four", lease), hyponema.ESESSIONENDED)
+	})
+}

@@ -497,10 +497,7 @@ func (s *SessionService) ClaimTurn(ctx context.Context, workspaceID, sessionID, 
 	lease := s.db.d.timeArg(storeTime(leaseUntil))
 	for attempt := 1; ; attempt++ {
 		t := now()
-		res, err := s.db.write().exec(ctx, `UPDATE sessions SET turn_id = ?, turn_lease_until = ?
-			WHERE workspace_id = ? AND id = ? AND status = 'active'
-				AND (turn_id IS NULL OR turn_id = ? OR turn_lease_until < ?)`,
-			turnID, lease, workspaceID, sessionID, turnID, s.db.d.timeArg(t))
+		res, err := s.db.write().exec(ctx, claimTurnSQL, turnID, lease, workspaceID, sessionID, turnID, s.db.d.timeArg(t))
 		if err != nil {
 			return fmt.Errorf("store: claim turn: %w", err)
 		}
@@ -509,24 +506,40 @@ func (s *SessionService) ClaimTurn(ctx context.Context, workspaceID, sessionID, 
 		} else if n == 1 {
 			return nil
 		}
-
-		var status string
+		err = claimError(ctx, s.db, workspaceID, sessionID)
+		if hyponema.ErrorCode(err) != hyponema.ECONFLICT || attempt == claimAttempts {
+			return err
+		}
+		// Unless someone holds it now, the claim was released between the
+		// UPDATE and the read: try again.
 		var holder sql.NullString
-		var until *time.Time
-		err = s.db.read().queryRow(ctx, `SELECT status, turn_id, turn_lease_until FROM sessions
-			WHERE workspace_id = ? AND id = ?`, workspaceID, sessionID).Scan(&status, &holder, nullTimeCol{&until})
-		switch {
-		case isNoRows(err):
-			return errSessionNotFound()
-		case err != nil:
-			return fmt.Errorf("store: read turn claim: %w", err)
-		case status != hyponema.SessionActive:
-			return errSessionEnded()
-		case (holder.Valid && until != nil && !until.Before(t)) || attempt == claimAttempts:
+		if err := s.db.read().queryRow(ctx, `SELECT turn_id FROM sessions WHERE id = ?`, sessionID).Scan(&holder); err != nil || holder.Valid {
 			return hyponema.Errorf(hyponema.ECONFLICT, "a reply is already being generated in this session")
 		}
-		// The claim was released between the UPDATE and the read: try again.
 	}
+}
+
+// claimTurnSQL sets a turn's claim if the session is the workspace's,
+// active, and unclaimed, claimed by this same turn, or claimed under a
+// lease that ended.
+const claimTurnSQL = `UPDATE sessions SET turn_id = ?, turn_lease_until = ?
+	WHERE workspace_id = ? AND id = ? AND status = 'active'
+		AND (turn_id IS NULL OR turn_id = ? OR turn_lease_until < ?)`
+
+// claimError says why a claim failed: ENOTFOUND, ESESSIONENDED, or
+// ECONFLICT (another turn holds the session).
+func claimError(ctx context.Context, db *DB, workspaceID, sessionID string) error {
+	var status string
+	err := db.read().queryRow(ctx, `SELECT status FROM sessions WHERE workspace_id = ? AND id = ?`, workspaceID, sessionID).Scan(&status)
+	switch {
+	case isNoRows(err):
+		return errSessionNotFound()
+	case err != nil:
+		return fmt.Errorf("store: read turn claim: %w", err)
+	case status != hyponema.SessionActive:
+		return errSessionEnded()
+	}
+	return hyponema.Errorf(hyponema.ECONFLICT, "a reply is already being generated in this session")
 }
 
 func errSessionEnded() error { return hyponema.Errorf(hyponema.ESESSIONENDED, "the session has ended") }
