@@ -75,7 +75,9 @@ func (e *Engine) Start() {
 		e.SweepInterval = 5 * time.Second
 	}
 	if e.Now == nil {
-		e.Now = func() time.Time { return time.Now().UTC() }
+		// Microseconds: what both databases keep, so that events and stored
+		// rows show the same times.
+		e.Now = func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 	}
 	e.turns = map[string]*turn{}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
