@@ -90,7 +90,7 @@ func (p *Provider) StreamChat(ctx context.Context, req *hyponema.ChatRequest) (h
 		}
 		return nil, upstream.TransportError(ctx, name, p.key, err, false)
 	}
-	return &stream{p: p, ctx: ctx, s: s, status: res.StatusCode, blocks: map[int64]int{}}, nil
+	return &stream{p: p, ctx: ctx, s: s, status: res.StatusCode}, nil
 }
 
 // DefaultMaxTokens bounds a reply when the request does not: the Messages
@@ -238,11 +238,7 @@ type stream struct {
 	s      *ssestream.Stream[anthropic.MessageStreamEventUnion]
 	status int
 
-	// Tool calls in the order their blocks began; blocks maps a content
-	// block's index to its place in toolCalls.
-	toolCalls []hyponema.ToolCall
-	args      []*strings.Builder
-	blocks    map[int64]int
+	toolCalls upstream.ToolCalls // by content block index
 
 	usage  hyponema.Usage
 	sawUse bool
@@ -274,9 +270,7 @@ func (st *stream) Next() (hyponema.ChatChunk, error) {
 			b := ev.ContentBlock
 			switch b.Type {
 			case "tool_use":
-				st.blocks[ev.Index] = len(st.toolCalls)
-				st.toolCalls = append(st.toolCalls, hyponema.ToolCall{ID: b.ID, Name: b.Name})
-				st.args = append(st.args, new(strings.Builder))
+				st.toolCalls.Begin(ev.Index, b.ID, b.Name)
 			case "text":
 				if b.Text != "" {
 					return hyponema.ChatChunk{Text: b.Text}, nil
@@ -289,9 +283,7 @@ func (st *stream) Next() (hyponema.ChatChunk, error) {
 					return hyponema.ChatChunk{Text: ev.Delta.Text}, nil
 				}
 			case "input_json_delta":
-				if at, ok := st.blocks[ev.Index]; ok {
-					st.args[at].WriteString(ev.Delta.PartialJSON)
-				}
+				st.toolCalls.Append(ev.Index, ev.Delta.PartialJSON)
 			}
 		case "message_delta":
 			if r := ev.Delta.StopReason; r != "" {
@@ -321,14 +313,7 @@ func (st *stream) Next() (hyponema.ChatChunk, error) {
 // last returns the closing chunk and marks the stream done.
 func (st *stream) last() hyponema.ChatChunk {
 	st.done = true
-	c := hyponema.ChatChunk{FinishReason: st.finish, ToolCalls: st.toolCalls}
-	for i := range st.toolCalls {
-		args := strings.TrimSpace(st.args[i].String())
-		if args == "" {
-			args = "{}"
-		}
-		st.toolCalls[i].Arguments = args
-	}
+	c := hyponema.ChatChunk{FinishReason: st.finish, ToolCalls: st.toolCalls.Done()}
 	if st.sawUse {
 		u := st.usage
 		c.Usage = &u

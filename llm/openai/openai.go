@@ -109,7 +109,7 @@ func (p *Provider) StreamChat(ctx context.Context, req *hyponema.ChatRequest) (h
 		}
 		return nil, upstream.TransportError(ctx, name, p.key, err, false)
 	}
-	return &stream{p: p, ctx: ctx, s: s, status: res.StatusCode, calls: map[int64]int{}}, nil
+	return &stream{p: p, ctx: ctx, s: s, status: res.StatusCode}, nil
 }
 
 // params translates a request to the SDK's.
@@ -187,11 +187,7 @@ type stream struct {
 	s      *ssestream.Stream[openai.ChatCompletionChunk]
 	status int
 
-	// Tool calls, in the order they began; calls maps the index that the
-	// server gives a call to its place in toolCalls.
-	toolCalls []hyponema.ToolCall
-	args      []*strings.Builder
-	calls     map[int64]int
+	toolCalls upstream.ToolCalls
 
 	finish string
 	usage  *hyponema.Usage
@@ -240,35 +236,27 @@ func (st *stream) Next() (hyponema.ChatChunk, error) {
 	// properly without it, as a few compatible servers do): give what was
 	// gathered. A finish reason that never came stays empty.
 	st.done = true
-	last := hyponema.ChatChunk{Usage: st.usage, FinishReason: st.finish}
-	for i := range st.toolCalls {
-		st.toolCalls[i].Arguments = orEmptyObject(st.args[i].String())
-	}
-	last.ToolCalls = st.toolCalls
-	return last, nil
+	return hyponema.ChatChunk{Usage: st.usage, FinishReason: st.finish, ToolCalls: st.toolCalls.Done()}, nil
 }
 
 // addToolDelta adds one fragment of a tool call. The first fragment for an
 // index carries the call's ID and name, the later ones pieces of its
 // arguments; fragments of parallel calls may interleave.
 func (st *stream) addToolDelta(d openai.ChatCompletionChunkChoiceDeltaToolCall) {
-	at, ok := st.calls[d.Index]
+	tc, ok := st.toolCalls.At(d.Index)
 	// A new ID at a known index is a new call from a server that does not
 	// number its calls (it sends every index as 0).
-	if !ok || (d.ID != "" && st.toolCalls[at].ID != "" && d.ID != st.toolCalls[at].ID) {
-		at = len(st.toolCalls)
-		st.calls[d.Index] = at
-		st.toolCalls = append(st.toolCalls, hyponema.ToolCall{})
-		st.args = append(st.args, new(strings.Builder))
+	if !ok || (d.ID != "" && tc.ID != "" && d.ID != tc.ID) {
+		st.toolCalls.Begin(d.Index, d.ID, d.Function.Name)
+	} else {
+		if tc.ID == "" {
+			tc.ID = d.ID
+		}
+		if tc.Name == "" {
+			tc.Name = d.Function.Name
+		}
 	}
-	tc := &st.toolCalls[at]
-	if tc.ID == "" {
-		tc.ID = d.ID
-	}
-	if tc.Name == "" {
-		tc.Name = d.Function.Name
-	}
-	st.args[at].WriteString(d.Function.Arguments)
+	st.toolCalls.Append(d.Index, d.Function.Arguments)
 }
 
 // streamError classifies an error that ended the stream.
