@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -94,13 +95,23 @@ func (s *Server) withIdempotency(next http.Handler) http.Handler {
 			}
 		}()
 		next.ServeHTTP(cw, r)
-		if cw.status >= 500 || cw.status == 0 || cw.streamed {
+		if cw.status >= 500 || cw.status == 0 {
 			return
+		}
+		status, contentType, body := cw.status, cw.Header().Get("Content-Type"), cw.body.Bytes()
+		if cw.streamed && (cw.writeErr || cw.overflow || r.Context().Err() != nil) {
+			// A stream that did not reach its client whole cannot be replayed,
+			// and running the request again would repeat its effect (a second
+			// message): a retry is told where to find the outcome instead.
+			e := newAPIError(r.Context(), hyponema.Errorf(hyponema.ECONFLICT,
+				"The first request with this Idempotency-Key streamed its response and the stream was cut; its effect stands. Follow the session's events (GET /sessions/{id}/events with Last-Event-ID) instead of retrying."))
+			status, contentType = e.status, "application/json"
+			body, _ = json.Marshal(e)
 		}
 		// The response has been sent; store it even if the client has gone.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
-		if err := s.Idempotency.CompleteIdempotencyKey(ctx, scope, key, cw.status, cw.Header().Get("Content-Type"), cw.body.Bytes()); err != nil {
+		if err := s.Idempotency.CompleteIdempotencyKey(ctx, scope, key, status, contentType, body); err != nil {
 			s.logger.ErrorContext(ctx, "storing idempotent response", "error", err)
 			return
 		}
@@ -117,14 +128,20 @@ func printableASCII(s string) bool {
 	return true
 }
 
+// maxStoredStream bounds how much of a streamed response is kept for replay.
+const maxStoredStream = 1 << 20
+
 // captureWriter keeps a copy of what it writes so that the response can be
-// stored. A streamed response (text/event-stream) is not kept: it cannot be
-// replayed as it was.
+// stored. A streamed response (text/event-stream, a turn's events) is kept
+// too, up to maxStoredStream, and replayed as it was sent; whether it
+// reached the client whole is noted.
 type captureWriter struct {
 	http.ResponseWriter
 	status   int
 	body     bytes.Buffer
 	streamed bool
+	writeErr bool // a write to the client failed: it has gone
+	overflow bool // the stream outgrew maxStoredStream
 }
 
 func (c *captureWriter) WriteHeader(code int) {
@@ -141,10 +158,16 @@ func (c *captureWriter) Write(b []byte) (int, error) {
 	if c.status == 0 {
 		c.WriteHeader(http.StatusOK)
 	}
-	if !c.streamed {
+	if c.body.Len()+len(b) > maxStoredStream && c.streamed {
+		c.overflow = true
+	} else if !c.overflow {
 		c.body.Write(b)
 	}
-	return c.ResponseWriter.Write(b)
+	n, err := c.ResponseWriter.Write(b)
+	if err != nil {
+		c.writeErr = true
+	}
+	return n, err
 }
 
 // Unwrap lets http.ResponseController reach the connection.

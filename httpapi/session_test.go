@@ -304,3 +304,57 @@ func TestConcurrentSendsConflict(t *testing.T) {
 		t.Fatalf("statuses %v: want exactly one turn", statuses)
 	}
 }
+
+// TestIdempotentStreamedSend retries a streamed send with its
+// Idempotency-Key: a stream that reached the client whole is replayed as
+// it was; one that was cut answers 409 with where to look; neither sends
+// the message twice.
+func TestIdempotentStreamedSend(t *testing.T) {
+	ts := newTestServer(t, storetest.MustOpenSQLite(t))
+	a := ts.newTenant("A")
+	fake := ts.withFakeOpenAI()
+	agent := ts.chatAgent(a, "openai/gpt-test", "")
+	ses := ts.must(201, "POST", "/sessions", a.key, `{"agent_id":"`+agent+`"}`).str(t, "id")
+	path := "/sessions/" + ses + "/messages"
+
+	fake.Enqueue(llmtest.Reply{Text: "only once", Chunks: 2})
+	res := ts.stream(context.Background(), "POST", path, a.key, `{"text":"hello"}`, "Idempotency-Key", "send-1")
+	first, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	res = ts.stream(context.Background(), "POST", path, a.key, `{"text":"hello"}`, "Idempotency-Key", "send-1")
+	again, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.Header.Get("Idempotent-Replayed") != "true" || string(first) != string(again) || !strings.Contains(string(again), "event: done") {
+		t.Fatalf("replay %v:\n%s\nfirst:\n%s", res.Header, again, first)
+	}
+
+	// Cut the stream mid-reply, then retry.
+	fake.Enqueue(llmtest.Reply{Text: strings.Repeat("slow ", 20), Chunks: 20, Delay: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	res = ts.stream(ctx, "POST", path, a.key, `{"text":"again"}`, "Idempotency-Key", "send-2")
+	readEvents(t, res.Body, func(ev sseEvent) bool { return ev.Event == "message.delta" })
+	cancel()
+	res.Body.Close()
+	var r *response
+	for range 100 { // the first request is still streaming to nobody for a moment
+		if r = ts.do("POST", path, a.key, `{"text":"again"}`, "Idempotency-Key", "send-2"); r.header.Get("Idempotent-Replayed") == "true" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	checkError(t, r, 409, "conflict")
+	if !strings.Contains(string(r.body), "Last-Event-ID") {
+		t.Fatalf("the 409 does not say where to look: %s", r.body)
+	}
+	var msgs []any
+	for range 250 { // the second reply runs on without its client
+		msgs = ts.must(200, "GET", path, a.key, "").json(t)["data"].([]any)
+		if len(msgs) == 4 && msgs[3].(map[string]any)["status"] == "complete" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(msgs) != 4 || msgs[3].(map[string]any)["status"] != "complete" {
+		t.Fatalf("%d messages (%v), want two questions and two complete replies", len(msgs), msgs)
+	}
+}
