@@ -69,8 +69,14 @@ var statusCodes = map[int]string{
 	http.StatusServiceUnavailable:    hyponema.EUNAVAILABLE,
 }
 
-// errorLogger receives the details of internal errors, which clients never see.
-var errorLogger = slog.Default()
+// loggerFromContext returns the logger of the server handling the request,
+// which receives the details of internal errors that clients never see.
+func loggerFromContext(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
 
 // newAPIError turns any error into the API's shape. Domain errors keep their
 // code and message; anything else is an internal error, logged here with
@@ -95,7 +101,7 @@ func newAPIError(ctx context.Context, err error) *APIError {
 	}
 	if code == hyponema.EINTERNAL {
 		e.Detail = "Internal error. Quote the request_id if you contact support."
-		errorLogger.ErrorContext(ctx, "internal error", "request_id", e.RequestID, "error", err)
+		loggerFromContext(ctx).ErrorContext(ctx, "internal error", "request_id", e.RequestID, "error", err)
 	}
 	return e
 }

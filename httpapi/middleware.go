@@ -21,6 +21,7 @@ type ctxKey int
 const (
 	requestIDKey ctxKey = iota
 	principalKey
+	loggerKey
 )
 
 // RequestIDFromContext returns the request's ID, or "".
@@ -105,7 +106,8 @@ func (s *Server) withRequest(next http.Handler) http.Handler {
 			id = hyponema.NewID(hyponema.PrefixRequest)
 		}
 		w.Header().Set("X-Request-Id", id)
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		r = r.WithContext(context.WithValue(ctx, loggerKey, s.logger))
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {

@@ -82,7 +82,6 @@ func NewServer(logger *slog.Logger) *Server {
 		PingInterval: DefaultPingInterval,
 	}
 	s.streams, s.closeStreams = context.WithCancel(context.Background())
-	errorLogger = logger
 
 	mux := http.NewServeMux()
 	cfg := huma.DefaultConfig("Hyponema API", APIVersion)
