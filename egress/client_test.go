@@ -179,8 +179,7 @@ func TestControl(t *testing.T) {
 
 func TestClientRedirects(t *testing.T) {
 	target := serve(t, "127.0.0.2:0", ok)
-	var s *server
-	s = serve(t, "127.0.0.1:0", func(w http.ResponseWriter, r *http.Request) {
+	s := serve(t, "127.0.0.1:0", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/to-forbidden":
 			http.Redirect(w, r, "http://127.0.0.2:"+target.port+"/", http.StatusFound)
