@@ -21,6 +21,7 @@ import (
 
 	"github.com/hyponema/hyponema"
 	"github.com/hyponema/hyponema/bus"
+	"github.com/hyponema/hyponema/clienttoken"
 	"github.com/hyponema/hyponema/conversation"
 	"github.com/hyponema/hyponema/httpapi"
 	"github.com/hyponema/hyponema/llm"
@@ -130,7 +131,14 @@ func newServer(b testing.TB, db *store.DB, fakeURL string) *server {
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	e.Start()
+	tokenKey, err := clienttoken.DeriveKey("bench", []byte(strings.Repeat("s", 32)), "client tokens")
+	if err != nil {
+		b.Fatal(err)
+	}
 	s := httpapi.NewServer(nil)
+	if s.Tokens, err = clienttoken.NewKeyring(tokenKey); err != nil {
+		b.Fatal(err)
+	}
 	s.Workspaces, s.APIKeys, s.Agents, s.Personas = store.NewWorkspaceService(db), store.NewAPIKeyService(db), e.Agents, e.Personas
 	s.Idempotency, s.Sessions, s.Messages, s.Engine = store.NewIdempotencyService(db), e.Sessions, e.Messages, e
 	hs := httptest.NewServer(s.Handler())

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hyponema/hyponema"
+	"github.com/hyponema/hyponema/clienttoken"
 )
 
 type ctxKey int
@@ -30,11 +31,17 @@ func RequestIDFromContext(ctx context.Context) string {
 	return id
 }
 
-// Principal is who is calling: for now a workspace API key.
+// Principal is who is calling: a workspace API key, or a session client
+// token (SessionID set), which may use only that session's client endpoints.
 type Principal struct {
 	WorkspaceID string
 	APIKeyID    string
+	SessionID   string // set for a client token
+	TokenID     string // the client token's tok_… ID, safe to log
 }
+
+// IsClient reports whether the caller holds a session client token.
+func (p *Principal) IsClient() bool { return p.SessionID != "" }
 
 // PrincipalFromContext returns the authenticated caller, or nil.
 func PrincipalFromContext(ctx context.Context) *Principal {
@@ -144,7 +151,9 @@ func (s *Server) logRequest(r *http.Request, rec *statusRecorder, id string, d t
 		slog.Duration("duration", d),
 		slog.String("request_id", id),
 	}
-	if p := PrincipalFromContext(r.Context()); p != nil {
+	if p := PrincipalFromContext(r.Context()); p != nil && p.IsClient() {
+		attrs = append(attrs, slog.String("workspace_id", p.WorkspaceID), slog.String("client_token_id", p.TokenID))
+	} else if p != nil {
 		attrs = append(attrs, slog.String("workspace_id", p.WorkspaceID), slog.String("api_key_id", p.APIKeyID))
 	}
 	s.logger.LogAttrs(r.Context(), level, "request", attrs...)
@@ -178,13 +187,16 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 func (s *Server) authenticate(r *http.Request) (*Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return nil, hyponema.Errorf(hyponema.EUNAUTHORIZED, "Send a workspace API key as Authorization: Bearer hyp_….")
+		return nil, hyponema.Errorf(hyponema.EUNAUTHORIZED, "Send a workspace API key (or a session client token) as Authorization: Bearer ….")
 	}
 	scheme, token, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return nil, hyponema.Errorf(hyponema.EUNAUTHORIZED, "The Authorization header must be Bearer followed by a key.")
 	}
 	token = strings.TrimSpace(token)
+	if strings.HasPrefix(token, clienttoken.Prefix) {
+		return s.authenticateClient(r, token)
+	}
 	if !hyponema.ValidAPIKeySecret(token) {
 		return nil, hyponema.Errorf(hyponema.EUNAUTHORIZED, "The API key is malformed, unknown or revoked.")
 	}
@@ -197,6 +209,49 @@ func (s *Server) authenticate(r *http.Request) (*Principal, error) {
 	}
 	s.touchKey(r.Context(), k)
 	return &Principal{WorkspaceID: k.WorkspaceID, APIKeyID: k.ID}, nil
+}
+
+// clientEndpoint returns the session that a client endpoint's path names:
+// GET /sessions/{id}, POST /sessions/{id}/end, POST and GET
+// /sessions/{id}/messages, GET /sessions/{id}/events. Anything else is not
+// for client tokens.
+func clientEndpoint(method, path string) (sessionID string, ok bool) {
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if len(parts) < 2 || parts[0] != "sessions" || parts[1] == "" {
+		return "", false
+	}
+	switch {
+	case len(parts) == 2 && method == http.MethodGet,
+		len(parts) == 3 && parts[2] == "end" && method == http.MethodPost,
+		len(parts) == 3 && parts[2] == "messages" && (method == http.MethodGet || method == http.MethodPost),
+		len(parts) == 3 && parts[2] == "events" && method == http.MethodGet:
+		return parts[1], true
+	}
+	return "", false
+}
+
+// authenticateClient accepts a session client token on its own session's
+// client endpoints only: 401 for a bad, expired or dead token (its session
+// ended), 403 for a valid token used anywhere else.
+func (s *Server) authenticateClient(r *http.Request, token string) (*Principal, error) {
+	if s.Tokens == nil {
+		return nil, hyponema.Errorf(hyponema.EUNAUTHORIZED, "This server does not accept client tokens.")
+	}
+	sessionID, ok := clientEndpoint(r.Method, r.URL.Path)
+	if !ok {
+		return nil, hyponema.Errorf(hyponema.EFORBIDDEN, "A client token may only call its own session's client endpoints.")
+	}
+	c, err := s.Tokens.Verify(token, s.Now(), clienttoken.Want{SessionID: sessionID, Audience: clienttoken.AudienceClient})
+	if err != nil {
+		return nil, err
+	}
+	sess, err := s.Sessions.FindSession(r.Context(), c.WorkspaceID, c.SessionID)
+	if hyponema.ErrorCode(err) == hyponema.ENOTFOUND || (err == nil && sess.Status == hyponema.SessionEnded) {
+		return nil, hyponema.Errorf(hyponema.EUNAUTHORIZED, "The client token's session has ended.")
+	} else if err != nil {
+		return nil, err
+	}
+	return &Principal{WorkspaceID: c.WorkspaceID, SessionID: c.SessionID, TokenID: c.ID}, nil
 }
 
 // keyTouchInterval bounds how often a key's last_used_at is written: a

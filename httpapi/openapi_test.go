@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,8 +54,12 @@ func TestOpenAPIDocument(t *testing.T) {
 			if public && (!hasSec || len(sec.([]any)) != 0) {
 				t.Errorf("%s: a probe must need no credential", name)
 			}
-			if !public && hasSec {
+			clientEndpoint := strings.HasPrefix(path, "/sessions/{id}") && path != "/sessions/{id}/client-tokens"
+			if !public && !clientEndpoint && hasSec {
 				t.Errorf("%s: overrides the document's security", name)
+			}
+			if clientEndpoint && !strings.Contains(fmt.Sprint(sec), "clientToken") {
+				t.Errorf("%s: a client endpoint must document the client token", name)
 			}
 			b, _ := json.Marshal(op["responses"])
 			if !strings.Contains(string(b), "#/components/schemas/APIError") {

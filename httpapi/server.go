@@ -17,6 +17,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/hyponema/hyponema"
+	"github.com/hyponema/hyponema/clienttoken"
 	"github.com/hyponema/hyponema/conversation"
 )
 
@@ -44,6 +45,8 @@ type Server struct {
 	Sessions    hyponema.SessionService
 	Messages    hyponema.MessageService
 	Engine      *conversation.Engine
+	// Tokens signs and verifies session client tokens.
+	Tokens *clienttoken.Keyring
 
 	// PingInterval is how often idle event streams get a ping comment.
 	PingInterval time.Duration
@@ -90,7 +93,8 @@ func NewServer(logger *slog.Logger) *Server {
 	cfg.SchemasPath = ""
 	cfg.Info.Description = "Build, run and study conversational AI agents. Authenticate with a workspace API key: `Authorization: Bearer hyp_…`."
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
-		"apiKey": {Type: "http", Scheme: "bearer", Description: "A workspace API key, hyp_ followed by 41 characters."},
+		"apiKey":      {Type: "http", Scheme: "bearer", Description: "A workspace API key, hyp_ followed by 41 characters."},
+		"clientToken": {Type: "http", Scheme: "bearer", Description: "A session client token (hct_…), for browsers and apps: usable only on its own session's client endpoints."},
 	}
 	cfg.Security = []map[string][]string{{"apiKey": {}}}
 	s.api = humago.New(mux, cfg)
@@ -181,6 +185,14 @@ func op(method, path, id, tag, summary string, status int) huma.Operation {
 	return o
 }
 
+// client marks a session client endpoint: a workspace key or the session's
+// own client token may call it (see clientEndpoint for the enforcement).
+func client(o huma.Operation) huma.Operation {
+	o.Security = []map[string][]string{{"apiKey": {}}, {"clientToken": {}}}
+	o.Errors = append(o.Errors, http.StatusForbidden)
+	return o
+}
+
 // public marks an operation that needs no credential.
 func public(o huma.Operation) huma.Operation {
 	o.Security = []map[string][]string{}
@@ -221,13 +233,14 @@ func (s *Server) routes() {
 	registry := api.OpenAPI().Components.Schemas
 	huma.Register(api, op(post, "/sessions", "create-session", "Sessions", "Start a session with an agent's published (or named) version", created), s.createSession)
 	huma.Register(api, op(get, "/sessions", "list-sessions", "Sessions", "List sessions", ok), s.listSessions)
-	huma.Register(api, op(get, "/sessions/{id}", "get-session", "Sessions", "Get a session", ok), s.getSession)
-	huma.Register(api, op(post, "/sessions/{id}/end", "end-session", "Sessions", "End a session (idempotent)", ok), s.endSession)
-	huma.Register(api, streamResponses(op(post, "/sessions/{id}/messages", "send-message", "Sessions", "Send the user's message; the reply streams as SSE or comes back finished", ok),
-		registry, hyponema.Message{}, "The finished assistant message (application/json), or the turn's events (text/event-stream)."), s.sendMessage)
-	huma.Register(api, op(get, "/sessions/{id}/messages", "list-messages", "Sessions", "The transcript, oldest first", ok), s.listMessages)
-	huma.Register(api, streamResponses(op(get, "/sessions/{id}/events", "session-events", "Sessions", "Follow everything that happens in the session (SSE); resumes after Last-Event-ID", ok),
-		registry, nil, "The session's events as server-sent events."), s.sessionEvents)
+	huma.Register(api, client(op(get, "/sessions/{id}", "get-session", "Sessions", "Get a session", ok)), s.getSession)
+	huma.Register(api, client(op(post, "/sessions/{id}/end", "end-session", "Sessions", "End a session (idempotent)", ok)), s.endSession)
+	huma.Register(api, client(streamResponses(op(post, "/sessions/{id}/messages", "send-message", "Sessions", "Send the user's message; the reply streams as SSE or comes back finished", ok),
+		registry, hyponema.Message{}, "The finished assistant message (application/json), or the turn's events (text/event-stream).")), s.sendMessage)
+	huma.Register(api, client(op(get, "/sessions/{id}/messages", "list-messages", "Sessions", "The transcript, oldest first", ok)), s.listMessages)
+	huma.Register(api, client(streamResponses(op(get, "/sessions/{id}/events", "session-events", "Sessions", "Follow everything that happens in the session (SSE); resumes after Last-Event-ID", ok),
+		registry, nil, "The session's events as server-sent events.")), s.sessionEvents)
+	huma.Register(api, op(post, "/sessions/{id}/client-tokens", "create-client-token", "Sessions", "Mint a fresh client token for the session", created), s.createClientToken)
 
 	huma.Register(api, op(post, "/workspaces/{ws}/personas", "create-persona", "Personas", "Create a persona", created), s.createPersona)
 	huma.Register(api, op(get, "/workspaces/{ws}/personas", "list-personas", "Personas", "List personas", ok), s.listPersonas)

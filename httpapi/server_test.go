@@ -13,6 +13,7 @@ import (
 
 	"github.com/hyponema/hyponema"
 	"github.com/hyponema/hyponema/bus"
+	"github.com/hyponema/hyponema/clienttoken"
 	"github.com/hyponema/hyponema/conversation"
 	"github.com/hyponema/hyponema/httpapi"
 	"github.com/hyponema/hyponema/llm"
@@ -28,6 +29,7 @@ type testServer struct {
 	url    string
 	engine *conversation.Engine
 	models *llm.Router
+	tokens *clienttoken.Keyring
 }
 
 // tenant is a workspace and one of its API keys.
@@ -55,7 +57,16 @@ func newTestServer(t testing.TB, db *store.DB) *testServer {
 		defer cancel()
 		_ = e.Close(ctx)
 	})
+	key, err := clienttoken.DeriveKey("test", []byte(strings.Repeat("s", 32)), "client tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := clienttoken.NewKeyring(key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := httpapi.NewServer(nil)
+	s.Tokens = tokens
 	s.Engine = e
 	s.Sessions = e.Sessions
 	s.Messages = e.Messages
@@ -70,7 +81,7 @@ func newTestServer(t testing.TB, db *store.DB) *testServer {
 		_ = s.Close(context.Background()) // ends open event streams
 		hs.Close()
 	})
-	return &testServer{t: t, db: db, srv: s, url: hs.URL, engine: e, models: models}
+	return &testServer{t: t, db: db, srv: s, url: hs.URL, engine: e, models: models, tokens: tokens}
 }
 
 // newTenant creates a workspace and a key directly in the store.

@@ -5,11 +5,13 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/hyponema/hyponema"
+	"github.com/hyponema/hyponema/clienttoken"
 	"github.com/hyponema/hyponema/conversation"
 )
 
@@ -27,16 +29,48 @@ type sessionUser struct {
 
 type sessionCreateInput struct {
 	Body struct {
-		AgentID        string            `json:"agent_id" doc:"The agent (agt_…) to talk to."`
-		AgentVersionID string            `json:"agent_version_id,omitempty" doc:"A version of that agent to run instead of the published one."`
-		Channel        string            `json:"channel,omitempty" enum:"chat,voice" default:"chat"`
-		User           *sessionUser      `json:"user,omitempty" doc:"The end user; found or created by external_id."`
-		Variables      map[string]string `json:"variables,omitempty" doc:"Values for the agent's {{variables}}."`
-		Metadata       map[string]string `json:"metadata,omitempty"`
+		AgentID            string            `json:"agent_id" doc:"The agent (agt_…) to talk to."`
+		ClientTokenTTLSecs int               `json:"client_token_ttl_seconds,omitempty" doc:"Life of the client token in the answer: 60 to 86400 seconds; 900 by default."`
+		AgentVersionID     string            `json:"agent_version_id,omitempty" doc:"A version of that agent to run instead of the published one."`
+		Channel            string            `json:"channel,omitempty" enum:"chat,voice" default:"chat"`
+		User               *sessionUser      `json:"user,omitempty" doc:"The end user; found or created by external_id."`
+		Variables          map[string]string `json:"variables,omitempty" doc:"Values for the agent's {{variables}}."`
+		Metadata           map[string]string `json:"metadata,omitempty"`
 	}
 }
 
-func (s *Server) createSession(ctx context.Context, in *sessionCreateInput) (*body[*hyponema.Session], error) {
+// sessionCreated is a new session with a client token for its end user's
+// browser or app: the token, unlike the workspace key, may leave the
+// customer's backend.
+type sessionCreated struct {
+	*hyponema.Session
+	clientToken
+}
+
+// clientToken is a minted session client token.
+type clientToken struct {
+	ClientToken          string    `json:"client_token" doc:"A token (hct_…) that can call this session's client endpoints only, until it expires or the session ends."`
+	ClientTokenExpiresAt time.Time `json:"client_token_expires_at"`
+}
+
+// mintClientToken mints a token for the session, valid for ttlSeconds (0:
+// the default).
+func (s *Server) mintClientToken(sess *hyponema.Session, ttlSeconds int) (clientToken, error) {
+	if s.Tokens == nil {
+		return clientToken{}, hyponema.Errorf(hyponema.EUNAVAILABLE, "This server has no key to sign client tokens with.")
+	}
+	tok, c, err := s.Tokens.Mint(clienttoken.Claims{SessionID: sess.ID, WorkspaceID: sess.WorkspaceID, AgentID: sess.AgentID, Audience: clienttoken.AudienceClient},
+		time.Duration(ttlSeconds)*time.Second, s.Now())
+	if err != nil {
+		return clientToken{}, err
+	}
+	return clientToken{ClientToken: string(tok), ClientTokenExpiresAt: c.ExpiresAt}, nil
+}
+
+func (s *Server) createSession(ctx context.Context, in *sessionCreateInput) (*body[sessionCreated], error) {
+	if t := in.Body.ClientTokenTTLSecs; t != 0 && (t < 60 || t > 86400) {
+		return nil, ttlError("client_token_ttl_seconds")
+	}
 	req := conversation.NewSession{
 		WorkspaceID:    principal(ctx).WorkspaceID,
 		AgentID:        in.Body.AgentID,
@@ -48,7 +82,57 @@ func (s *Server) createSession(ctx context.Context, in *sessionCreateInput) (*bo
 	if u := in.Body.User; u != nil {
 		req.User = &hyponema.EndUser{ExternalID: u.ExternalID, Name: u.Name, Metadata: u.Metadata}
 	}
-	return reply(s.Engine.CreateSession(ctx, req))
+	sess, err := s.Engine.CreateSession(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := s.mintClientToken(sess, in.Body.ClientTokenTTLSecs)
+	if err != nil {
+		return nil, err
+	}
+	return reply(sessionCreated{Session: sess, clientToken: tok}, nil)
+}
+
+func ttlError(field string) error {
+	var v hyponema.Validation
+	v.Add("out_of_range", "must be between 60 and 86400 seconds", field)
+	return v.Err()
+}
+
+type clientTokenInput struct {
+	SessionPath
+	Body *struct {
+		TTLSeconds int `json:"ttl_seconds,omitempty" doc:"Life of the token: 60 to 86400 seconds; 900 by default."`
+	} `required:"false"`
+}
+
+type clientTokenCreated struct {
+	SessionID string `json:"session_id"`
+	clientToken
+}
+
+// createClientToken mints a fresh client token for an active session (the
+// customer's backend does this when a browser's token nears its end).
+func (s *Server) createClientToken(ctx context.Context, in *clientTokenInput) (*body[clientTokenCreated], error) {
+	ttl := 0
+	if in.Body != nil {
+		ttl = in.Body.TTLSeconds
+	}
+	if ttl != 0 && (ttl < 60 || ttl > 86400) {
+		return nil, ttlError("ttl_seconds")
+	}
+	sess, err := s.Sessions.FindSession(ctx, principal(ctx).WorkspaceID, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	if sess.Status == hyponema.SessionEnded {
+		return nil, hyponema.Errorf(hyponema.ESESSIONENDED, "The session has ended: its client tokens are dead.")
+	}
+	tok, err := s.mintClientToken(sess, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return reply(clientTokenCreated{SessionID: sess.ID, clientToken: tok}, nil)
 }
 
 type sessionListInput struct {
@@ -73,7 +157,11 @@ type sessionEndInput struct {
 }
 
 func (s *Server) endSession(ctx context.Context, in *sessionEndInput) (*body[*hyponema.Session], error) {
-	return reply(s.Engine.EndSession(ctx, principal(ctx).WorkspaceID, in.ID, hyponema.EndedByAPI))
+	reason := hyponema.EndedByAPI
+	if principal(ctx).IsClient() {
+		reason = hyponema.EndedByClient
+	}
+	return reply(s.Engine.EndSession(ctx, principal(ctx).WorkspaceID, in.ID, reason))
 }
 
 type messageSendInput struct {

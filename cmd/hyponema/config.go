@@ -1,13 +1,19 @@
 package main
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/hyponema/hyponema/clienttoken"
 	"github.com/hyponema/hyponema/llm"
 	"github.com/hyponema/hyponema/llm/anthropic"
 	"github.com/hyponema/hyponema/llm/local"
@@ -22,6 +28,7 @@ type Config struct {
 	DataDir          string
 	PublicURL        string
 	BootstrapAPIKey  string
+	SecretKey        string
 	OpenAIAPIKey     string
 	OpenAIBaseURL    string
 	AnthropicAPIKey  string
@@ -43,6 +50,7 @@ func (c *Config) bind(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.DataDir, "data-dir", env("HYPONEMA_DATA_DIR", "./data"), "directory for the SQLite database and generated secrets (HYPONEMA_DATA_DIR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", env("HYPONEMA_DATABASE_URL", ""), "postgres://… for PostgreSQL; default: an SQLite file in the data dir (HYPONEMA_DATABASE_URL)")
 	fs.StringVar(&c.PublicURL, "public-url", env("HYPONEMA_PUBLIC_URL", ""), "URL at which clients reach this server; default: http://ADDR (HYPONEMA_PUBLIC_URL)")
+	fs.StringVar(&c.SecretKey, "secret-key", env("HYPONEMA_SECRET_KEY", ""), "key for signing and encryption, at least 32 characters; default: generated into the data dir on first run (HYPONEMA_SECRET_KEY)")
 	fs.StringVar(&c.BootstrapAPIKey, "bootstrap-api-key", env("HYPONEMA_BOOTSTRAP_API_KEY", ""), "hyp_… key of a workspace created when the database holds none (HYPONEMA_BOOTSTRAP_API_KEY)")
 	fs.StringVar(&c.OpenAIAPIKey, "openai-api-key", env("HYPONEMA_OPENAI_API_KEY", ""), "key for the OpenAI-compatible provider (HYPONEMA_OPENAI_API_KEY)")
 	fs.StringVar(&c.OpenAIBaseURL, "openai-base-url", env("HYPONEMA_OPENAI_BASE_URL", ""), "any OpenAI-compatible server: OpenAI, vLLM, llama.cpp, Ollama … (HYPONEMA_OPENAI_BASE_URL)")
@@ -66,6 +74,59 @@ func (c *Config) publicURL(addr string) string {
 		return strings.TrimRight(c.PublicURL, "/")
 	}
 	return "http://" + addr
+}
+
+// secretKey returns the configured secret key, or the one kept in the data
+// dir, generating it there (mode 0600) on first run. Replicas must share
+// one: set HYPONEMA_SECRET_KEY for them.
+func (c *Config) secretKey() ([]byte, error) {
+	if c.SecretKey != "" {
+		if len(c.SecretKey) < 32 {
+			return nil, errors.New("HYPONEMA_SECRET_KEY must be at least 32 characters")
+		}
+		return []byte(c.SecretKey), nil
+	}
+	path := filepath.Join(c.DataDir, "secret_key")
+	if b, err := os.ReadFile(path); err == nil {
+		if key := strings.TrimSpace(string(b)); len(key) >= 32 {
+			return []byte(key), nil
+		}
+		return nil, fmt.Errorf("%s holds no key of 32 characters or more", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("reading the secret key: %w", err)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the data dir: %w", err)
+	}
+	buf := make([]byte, 32)
+	_, _ = rand.Read(buf)
+	key := hex.EncodeToString(buf)
+	// O_EXCL: of two processes starting at once, one writes and the other
+	// reads what it wrote.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return c.secretKey()
+	} else if err != nil {
+		return nil, fmt.Errorf("writing the secret key: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		return nil, fmt.Errorf("writing the secret key: %w", err)
+	}
+	return []byte(key), f.Sync()
+}
+
+// tokenKeys derives the session client tokens' signing key from the secret
+// key. Its id is a digest of the key, so that tokens signed under an old
+// secret fail as unknown_key after the secret changes.
+func tokenKeys(secret []byte) (*clienttoken.Keyring, error) {
+	key, err := clienttoken.DeriveKey("k1", secret, "hyponema session client tokens")
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(key.Secret)
+	key.ID = "k" + hex.EncodeToString(sum[:4])
+	return clienttoken.NewKeyring(key)
 }
 
 // logger builds the process's logger.

@@ -237,6 +237,14 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.bootstrap(ctx); err != nil {
 		return err
 	}
+	secret, err := m.Config.secretKey()
+	if err != nil {
+		return err
+	}
+	tokens, err := tokenKeys(secret)
+	if err != nil {
+		return err
+	}
 
 	m.Engine = &conversation.Engine{
 		Sessions: store.NewSessionService(m.DB),
@@ -265,6 +273,7 @@ func (m *Main) Run(ctx context.Context) error {
 	s.Sessions = m.Engine.Sessions
 	s.Messages = m.Engine.Messages
 	s.Engine = m.Engine
+	s.Tokens = tokens
 	s.Ready = m.DB.Ping
 	if err := s.Open(m.Config.Addr); err != nil {
 		return err

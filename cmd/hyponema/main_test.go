@@ -150,9 +150,15 @@ func TestBinaryEndToEnd(t *testing.T) {
 			agent := p.call("POST", "/workspaces/"+ws+"/agents", key, `{"name":"Support","instructions":"Help."}`, 201)["id"].(string)
 			version := p.call("POST", "/workspaces/"+ws+"/agents/"+agent+"/versions", key, `{}`, 201)["id"].(string)
 			p.call("POST", "/workspaces/"+ws+"/agents/"+agent+"/publish", key, `{"version_id":"`+version+`"}`, 200)
+			created := p.call("POST", "/sessions", key, `{"agent_id":"`+agent+`"}`, 201)
+			token := created["client_token"].(string)
+			p.call("GET", "/sessions/"+created["id"].(string), token, "", 200)
 			p.stop()
-			if strings.Contains(p.stderr.String(), key) {
-				t.Fatalf("the API key appears in the server's log")
+			if strings.Contains(p.stderr.String(), key) || strings.Contains(p.stderr.String(), token) {
+				t.Fatalf("a key or token appears in the server's log")
+			}
+			if fi, err := os.Stat(filepath.Join(dir, "secret_key")); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("secret key file: %v %v", fi, err)
 			}
 			if name == "sqlite" {
 				if _, err := os.Stat(filepath.Join(dir, "hyponema.db")); err != nil {
@@ -166,6 +172,8 @@ func TestBinaryEndToEnd(t *testing.T) {
 			if got["published_version_id"] != version {
 				t.Fatalf("published version lost across restart: %v", got)
 			}
+			// The secret key is kept across restarts: the token still works.
+			p.call("GET", "/sessions/"+created["id"].(string), token, "", 200)
 			if n := len(p.call("GET", "/workspaces", key, "", 200)["data"].([]any)); n != 1 {
 				t.Fatalf("%d workspaces", n)
 			}
