@@ -23,7 +23,20 @@ const (
 	requestIDKey ctxKey = iota
 	principalKey
 	loggerKey
+	baseURLKey
 )
+
+// baseURL returns where clients reach the server: the configured public
+// URL, else the scheme and host the request came to.
+func (s *Server) baseURL(ctx context.Context) string {
+	if s.PublicURL != "" {
+		return strings.TrimRight(s.PublicURL, "/")
+	}
+	if u, ok := ctx.Value(baseURLKey).(string); ok {
+		return u
+	}
+	return ""
+}
 
 // RequestIDFromContext returns the request's ID, or "".
 func RequestIDFromContext(ctx context.Context) string {
@@ -114,7 +127,12 @@ func (s *Server) withRequest(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		r = r.WithContext(context.WithValue(ctx, loggerKey, s.logger))
+		ctx = context.WithValue(ctx, loggerKey, s.logger)
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		r = r.WithContext(context.WithValue(ctx, baseURLKey, scheme+"://"+r.Host))
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {

@@ -50,6 +50,9 @@ type Server struct {
 
 	// PingInterval is how often idle event streams get a ping comment.
 	PingInterval time.Duration
+	// PublicURL is where clients reach the server (HYPONEMA_PUBLIC_URL),
+	// for the client_url of sessions; "" uses the request's own host.
+	PublicURL string
 
 	// Ready reports whether the server's dependencies answer (/readyz).
 	Ready func(ctx context.Context) error
@@ -100,6 +103,8 @@ func NewServer(logger *slog.Logger) *Server {
 	s.api = humago.New(mux, cfg)
 	s.api.UseMiddleware(s.scopeWorkspace)
 	s.routes()
+
+	s.webRoutes(mux)
 
 	// Paths that match no route get the API's 404 rather than the mux's text.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

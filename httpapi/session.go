@@ -51,11 +51,12 @@ type sessionCreated struct {
 type clientToken struct {
 	ClientToken          string    `json:"client_token" doc:"A token (hct_…) that can call this session's client endpoints only, until it expires or the session ends."`
 	ClientTokenExpiresAt time.Time `json:"client_token_expires_at"`
+	ClientURL            string    `json:"client_url" doc:"The chat page that Hyponema hosts for the session, with the token in its fragment (never sent to a server): open it in the end user's browser."`
 }
 
 // mintClientToken mints a token for the session, valid for ttlSeconds (0:
 // the default).
-func (s *Server) mintClientToken(sess *hyponema.Session, ttlSeconds int) (clientToken, error) {
+func (s *Server) mintClientToken(ctx context.Context, sess *hyponema.Session, ttlSeconds int) (clientToken, error) {
 	if s.Tokens == nil {
 		return clientToken{}, hyponema.Errorf(hyponema.EUNAVAILABLE, "This server has no key to sign client tokens with.")
 	}
@@ -64,7 +65,8 @@ func (s *Server) mintClientToken(sess *hyponema.Session, ttlSeconds int) (client
 	if err != nil {
 		return clientToken{}, err
 	}
-	return clientToken{ClientToken: string(tok), ClientTokenExpiresAt: c.ExpiresAt}, nil
+	return clientToken{ClientToken: string(tok), ClientTokenExpiresAt: c.ExpiresAt,
+		ClientURL: s.baseURL(ctx) + "/chat/" + sess.ID + "#token=" + string(tok)}, nil
 }
 
 func (s *Server) createSession(ctx context.Context, in *sessionCreateInput) (*body[sessionCreated], error) {
@@ -86,7 +88,7 @@ func (s *Server) createSession(ctx context.Context, in *sessionCreateInput) (*bo
 	if err != nil {
 		return nil, err
 	}
-	tok, err := s.mintClientToken(sess, in.Body.ClientTokenTTLSecs)
+	tok, err := s.mintClientToken(ctx, sess, in.Body.ClientTokenTTLSecs)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +130,7 @@ func (s *Server) createClientToken(ctx context.Context, in *clientTokenInput) (*
 	if sess.Status == hyponema.SessionEnded {
 		return nil, hyponema.Errorf(hyponema.ESESSIONENDED, "The session has ended: its client tokens are dead.")
 	}
-	tok, err := s.mintClientToken(sess, ttl)
+	tok, err := s.mintClientToken(ctx, sess, ttl)
 	if err != nil {
 		return nil, err
 	}

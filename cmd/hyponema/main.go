@@ -274,6 +274,7 @@ func (m *Main) Run(ctx context.Context) error {
 	s.Messages = m.Engine.Messages
 	s.Engine = m.Engine
 	s.Tokens = tokens
+	s.PublicURL = m.Config.PublicURL
 	s.Ready = m.DB.Ping
 	if err := s.Open(m.Config.Addr); err != nil {
 		return err
