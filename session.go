@@ -180,6 +180,11 @@ type SessionService interface {
 	// FindSession returns ENOTFOUND.
 	FindSession(ctx context.Context, workspaceID, id string) (*Session, error)
 
+	// FindSessionByID returns a session by its ID alone, for the checks made
+	// before any caller is known (a browser's CORS preflight). What it
+	// returns must never reach a caller. Returns ENOTFOUND.
+	FindSessionByID(ctx context.Context, id string) (*Session, error)
+
 	// ListSessions lists the workspace's sessions.
 	ListSessions(ctx context.Context, workspaceID string, f SessionFilter, opt PageOptions) (Page[*Session], error)
 

@@ -137,6 +137,16 @@ func (e *Engine) pin(ctx context.Context, workspaceID, versionID string) (*pinne
 	return p, nil
 }
 
+// AgentVersion returns an agent version from the engine's cache of the
+// versions that sessions run (immutable, so never stale).
+func (e *Engine) AgentVersion(ctx context.Context, workspaceID, versionID string) (*hyponema.AgentVersion, error) {
+	p, err := e.pin(ctx, workspaceID, versionID)
+	if err != nil {
+		return nil, err
+	}
+	return p.version, nil
+}
+
 // sessionLock serializes seq allocation for one session outside of turns.
 func (e *Engine) sessionLock(sessionID string) *sync.Mutex {
 	var h uint32 = 2166136261

@@ -110,7 +110,7 @@ func NewServer(logger *slog.Logger) *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, hyponema.Errorf(hyponema.ENOTFOUND, "No such route: %s %s.", r.Method, r.URL.Path))
 	})
-	s.handler = s.withRequest(s.withAuth(s.withIdempotency(mux)))
+	s.handler = s.withRequest(s.withCORS(s.withAuth(s.withIdempotency(mux))))
 	return s
 }
 

@@ -347,6 +347,17 @@ func (s *SessionService) FindSession(ctx context.Context, workspaceID, id string
 	return findSession(ctx, s.db.read(), workspaceID, id, "")
 }
 
+// FindSessionByID implements hyponema.SessionService.
+func (s *SessionService) FindSessionByID(ctx context.Context, id string) (*hyponema.Session, error) {
+	sess, err := scanSession(s.db.read().queryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	if isNoRows(err) {
+		return nil, errSessionNotFound()
+	} else if err != nil {
+		return nil, fmt.Errorf("store: find session: %w", err)
+	}
+	return sess, nil
+}
+
 // findSession reads a session, with lock (a dialect's forUpdate, or "")
 // when the caller's transaction is about to change it.
 func findSession(ctx context.Context, c conn, workspaceID, id, lock string) (*hyponema.Session, error) {
