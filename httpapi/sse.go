@@ -26,8 +26,12 @@ type sseStream struct {
 	rc *http.ResponseController
 }
 
-// startSSE sends the stream's headers. No write deadline: a stream lives
-// as long as its client.
+// sseWriteTimeout bounds each write of a stream: a client that stops
+// reading (its buffers full) is dropped instead of holding the stream's
+// goroutine forever. A stream as a whole lives as long as its client.
+const sseWriteTimeout = 30 * time.Second
+
+// startSSE sends the stream's headers.
 func startSSE(w http.ResponseWriter) *sseStream {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -36,7 +40,7 @@ func startSSE(w http.ResponseWriter) *sseStream {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	s := &sseStream{w: w, rc: http.NewResponseController(w)}
-	_ = s.rc.SetWriteDeadline(time.Time{})
+	_ = s.rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
 	_ = s.rc.Flush()
 	return s
 }
@@ -45,6 +49,7 @@ func startSSE(w http.ResponseWriter) *sseStream {
 func (s *sseStream) event(ev *hyponema.SessionEvent) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	_ = s.rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
 	// Stored data is compact JSON, so it is one line.
 	if _, err := fmt.Fprintf(s.w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, ev.Data); err != nil {
 		return err
@@ -56,6 +61,7 @@ func (s *sseStream) event(ev *hyponema.SessionEvent) error {
 func (s *sseStream) comment(text string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	_ = s.rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
 	if _, err := fmt.Fprintf(s.w, ": %s\n\n", text); err != nil {
 		return err
 	}
