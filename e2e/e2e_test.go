@@ -21,6 +21,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,6 +93,24 @@ func TestBrowserClient(t *testing.T) {
 	}
 	allowed.clientURL, denied.clientURL = session(), session()
 	allowed.widget, denied.widget = srv.url+"/widget.js", srv.url+"/widget.js"
+
+	// The browser's first requests carry no credential: fail fast, and
+	// plainly, if the server asks for one.
+	page, err := url.Parse(allowed.clientURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{page.Path, "/widget.js", "/web/chat-core.js"} {
+		res, err := http.Get(srv.url + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("GET %s without a credential: %d, want 200: %s", p, res.StatusCode, b)
+		}
+	}
 
 	env := []string{
 		"HYPONEMA_E2E_CHROMIUM=" + chromium,

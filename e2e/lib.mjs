@@ -26,6 +26,7 @@ export async function launch({ viewport = { width: 1024, height: 768 } } = {}) {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
     ],
   });
+  context.setDefaultTimeout(15000);
   const errors = [];
   context.on('weberror', (e) => errors.push(String(e.error())));
   return {
