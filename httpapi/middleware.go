@@ -185,10 +185,12 @@ var publicPaths = map[string]bool{
 	"/openapi.yaml": true,
 }
 
-// withAuth authenticates the bearer credential of every non-public path.
+// withAuth authenticates the bearer credential of every path but the
+// public ones and the static pages browsers load (they carry no secret;
+// the chat page takes its token from the URL fragment).
 func (s *Server) withAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if publicPaths[r.URL.Path] {
+		if publicPaths[r.URL.Path] || isWebPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
