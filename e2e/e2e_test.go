@@ -12,10 +12,8 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
@@ -25,12 +23,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hyponema/hyponema"
+	"github.com/hyponema/hyponema/internal/binarytest"
 	"github.com/hyponema/hyponema/llm/llmtest"
 )
 
@@ -62,7 +60,7 @@ func TestBrowserClient(t *testing.T) {
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Fatal("HYPONEMA_E2E is set but node is not on PATH")
 	}
-	bin := buildBinary(t)
+	bin := binarytest.Build(t)
 
 	fake := llmtest.NewOpenAIServer(t)
 	fake.Handle(func(req *llmtest.OpenAIRequest) llmtest.Reply {
@@ -81,18 +79,18 @@ func TestBrowserClient(t *testing.T) {
 	allowed, denied := newShopPage(t, "127.0.0.1:0"), newShopPage(t, "127.0.0.2:0")
 
 	key := hyponema.NewAPIKeySecret()
-	srv := startServer(t, bin, "HYPONEMA_DATA_DIR="+t.TempDir(), "HYPONEMA_BOOTSTRAP_API_KEY="+key,
-		"HYPONEMA_OPENAI_BASE_URL="+fake.URL(), "HYPONEMA_OPENAI_API_KEY=sk-test")
-	ws := srv.call(t, "GET", "/workspaces", key, "", 200)["data"].([]any)[0].(map[string]any)["id"].(string)
-	agent := srv.call(t, "POST", "/workspaces/"+ws+"/agents", key, fmt.Sprintf(
+	srv := binarytest.Start(t, bin, []string{"HYPONEMA_DATA_DIR=" + t.TempDir(), "HYPONEMA_BOOTSTRAP_API_KEY=" + key,
+		"HYPONEMA_OPENAI_BASE_URL=" + fake.URL(), "HYPONEMA_OPENAI_API_KEY=sk-test"})
+	ws := srv.Call("GET", "/workspaces", key, "", 200)["data"].([]any)[0].(map[string]any)["id"].(string)
+	agent := srv.Call("POST", "/workspaces/"+ws+"/agents", key, fmt.Sprintf(
 		`{"name":"Support","model":"openai/gpt-e2e","first_message":%q,"allowed_origins":[%q]}`, firstMessage, allowed.origin), 201)["id"].(string)
-	v := srv.call(t, "POST", "/workspaces/"+ws+"/agents/"+agent+"/versions", key, `{}`, 201)["id"].(string)
-	srv.call(t, "POST", "/workspaces/"+ws+"/agents/"+agent+"/publish", key, `{"version_id":"`+v+`"}`, 200)
+	v := srv.Call("POST", "/workspaces/"+ws+"/agents/"+agent+"/versions", key, `{}`, 201)["id"].(string)
+	srv.Call("POST", "/workspaces/"+ws+"/agents/"+agent+"/publish", key, `{"version_id":"`+v+`"}`, 200)
 	session := func() string {
-		return srv.call(t, "POST", "/sessions", key, `{"agent_id":"`+agent+`","user":{"external_id":"e2e"}}`, 201)["client_url"].(string)
+		return srv.Call("POST", "/sessions", key, `{"agent_id":"`+agent+`","user":{"external_id":"e2e"}}`, 201)["client_url"].(string)
 	}
 	allowed.clientURL, denied.clientURL = session(), session()
-	allowed.widget, denied.widget = srv.url+"/widget.js", srv.url+"/widget.js"
+	allowed.widget, denied.widget = srv.URL+"/widget.js", srv.URL+"/widget.js"
 
 	// The browser's first requests carry no credential: fail fast, and
 	// plainly, if the server asks for one.
@@ -101,7 +99,7 @@ func TestBrowserClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{page.Path, "/widget.js", "/web/chat-core.js"} {
-		res, err := http.Get(srv.url + p)
+		res, err := http.Get(srv.URL + p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +112,7 @@ func TestBrowserClient(t *testing.T) {
 
 	env := []string{
 		"HYPONEMA_E2E_CHROMIUM=" + chromium,
-		"HYPONEMA_URL=" + srv.url,
+		"HYPONEMA_URL=" + srv.URL,
 		"HYPONEMA_API_KEY=" + key,
 		"HYPONEMA_FIRST_MESSAGE=" + firstMessage,
 		"HYPONEMA_SLOW_REPLY=" + slowReply,
@@ -193,92 +191,4 @@ func newShopPage(t *testing.T, addr string) *shopPage {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return p
-}
-
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "hyponema")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/hyponema")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
-	}
-	return bin
-}
-
-// server is the built binary serving on a free loopback port.
-type server struct {
-	url    string
-	stderr *bytes.Buffer
-}
-
-var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
-
-func startServer(t *testing.T, bin string, env ...string) *server {
-	t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), env...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{stderr: &bytes.Buffer{}}
-	cmd.Stderr = s.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.stderr)
-		}
-	})
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-		close(found)
-	}()
-	select {
-	case u, ok := <-found:
-		if !ok {
-			t.Fatalf("server exited before listening: %s", s.stderr)
-		}
-		s.url = u
-	case <-time.After(60 * time.Second):
-		t.Fatalf("server did not start: %s", s.stderr)
-	}
-	return s
-}
-
-func (s *server) call(t *testing.T, method, path, key, body string, want int) map[string]any {
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, _ := http.NewRequest(method, s.url+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != want {
-		t.Fatalf("%s %s: %d, want %d: %s", method, path, res.StatusCode, want, b)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("%s %s: %v: %s", method, path, err, b)
-	}
-	return m
 }

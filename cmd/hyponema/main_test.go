@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,125 +10,23 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hyponema/hyponema"
+	"github.com/hyponema/hyponema/internal/binarytest"
 	"github.com/hyponema/hyponema/llm/llmtest"
 	"github.com/hyponema/hyponema/store/storetest"
 )
-
-// buildBinary builds the hyponema command once per test binary run.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "hyponema")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
-	}
-	return bin
-}
-
-// process is the built binary serving on a free loopback port.
-type process struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	url    string
-	stderr *bytes.Buffer
-}
-
-var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
-
-func startServer(t *testing.T, bin string, env []string, args ...string) *process {
-	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &process{t: t, cmd: cmd, stderr: &bytes.Buffer{}}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-		close(found)
-	}()
-	select {
-	case u, ok := <-found:
-		if !ok {
-			t.Fatalf("server exited before listening: %s", p.stderr)
-		}
-		p.url = u
-	case <-time.After(60 * time.Second):
-		t.Fatalf("server did not start: %s", p.stderr)
-	}
-	return p
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (p *process) stop() {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		p.t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			p.t.Fatalf("server exited with %v: %s", err, p.stderr)
-		}
-	case <-time.After(20 * time.Second):
-		p.t.Fatalf("server did not stop on SIGTERM")
-	}
-}
-
-func (p *process) call(method, path, key, body string, want int) map[string]any {
-	p.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, _ := http.NewRequest(method, p.url+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != want {
-		p.t.Fatalf("%s %s: %d, want %d: %s", method, path, res.StatusCode, want, b)
-	}
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	return m
-}
 
 // TestBinaryEndToEnd runs the built binary as a newcomer would: it boots on
 // an empty data dir with a bootstrap key, serves the README's walk-through,
 // stops on SIGTERM, and keeps everything across a restart. It runs on
 // SQLite, and on PostgreSQL when the test database is configured.
 func TestBinaryEndToEnd(t *testing.T) {
-	bin := buildBinary(t)
+	bin := binarytest.Build(t)
 	dbs := map[string]func(t *testing.T) []string{
 		"sqlite": func(t *testing.T) []string { return nil },
 		"postgres": func(t *testing.T) []string {
@@ -142,19 +39,19 @@ func TestBinaryEndToEnd(t *testing.T) {
 			key := hyponema.NewAPIKeySecret()
 			env := append(dbs[name](t), "HYPONEMA_DATA_DIR="+dir, "HYPONEMA_BOOTSTRAP_API_KEY="+key, "HYPONEMA_LOG_LEVEL=debug")
 
-			p := startServer(t, bin, env)
-			p.call("GET", "/healthz", "", "", 200)
-			p.call("GET", "/readyz", "", "", 200)
-			list := p.call("GET", "/workspaces", key, "", 200)
+			p := binarytest.Start(t, bin, env)
+			p.Call("GET", "/healthz", "", "", 200)
+			p.Call("GET", "/readyz", "", "", 200)
+			list := p.Call("GET", "/workspaces", key, "", 200)
 			ws := list["data"].([]any)[0].(map[string]any)["id"].(string)
-			agent := p.call("POST", "/workspaces/"+ws+"/agents", key, `{"name":"Support","instructions":"Help."}`, 201)["id"].(string)
-			version := p.call("POST", "/workspaces/"+ws+"/agents/"+agent+"/versions", key, `{}`, 201)["id"].(string)
-			p.call("POST", "/workspaces/"+ws+"/agents/"+agent+"/publish", key, `{"version_id":"`+version+`"}`, 200)
-			created := p.call("POST", "/sessions", key, `{"agent_id":"`+agent+`"}`, 201)
+			agent := p.Call("POST", "/workspaces/"+ws+"/agents", key, `{"name":"Support","instructions":"Help."}`, 201)["id"].(string)
+			version := p.Call("POST", "/workspaces/"+ws+"/agents/"+agent+"/versions", key, `{}`, 201)["id"].(string)
+			p.Call("POST", "/workspaces/"+ws+"/agents/"+agent+"/publish", key, `{"version_id":"`+version+`"}`, 200)
+			created := p.Call("POST", "/sessions", key, `{"agent_id":"`+agent+`"}`, 201)
 			token := created["client_token"].(string)
-			p.call("GET", "/sessions/"+created["id"].(string), token, "", 200)
-			p.stop()
-			if strings.Contains(p.stderr.String(), key) || strings.Contains(p.stderr.String(), token) {
+			p.Call("GET", "/sessions/"+created["id"].(string), token, "", 200)
+			p.Stop()
+			if strings.Contains(p.Stderr.String(), key) || strings.Contains(p.Stderr.String(), token) {
 				t.Fatalf("a key or token appears in the server's log")
 			}
 			if fi, err := os.Stat(filepath.Join(dir, "secret_key")); err != nil || fi.Mode().Perm() != 0o600 {
@@ -167,17 +64,17 @@ func TestBinaryEndToEnd(t *testing.T) {
 			}
 
 			// Restart: the bootstrap key is not created twice, and data stays.
-			p = startServer(t, bin, env)
-			got := p.call("GET", "/workspaces/"+ws+"/agents/"+agent, key, "", 200)
+			p = binarytest.Start(t, bin, env)
+			got := p.Call("GET", "/workspaces/"+ws+"/agents/"+agent, key, "", 200)
 			if got["published_version_id"] != version {
 				t.Fatalf("published version lost across restart: %v", got)
 			}
 			// The secret key is kept across restarts: the token still works.
-			p.call("GET", "/sessions/"+created["id"].(string), token, "", 200)
-			if n := len(p.call("GET", "/workspaces", key, "", 200)["data"].([]any)); n != 1 {
+			p.Call("GET", "/sessions/"+created["id"].(string), token, "", 200)
+			if n := len(p.Call("GET", "/workspaces", key, "", 200)["data"].([]any)); n != 1 {
 				t.Fatalf("%d workspaces", n)
 			}
-			p.stop()
+			p.Stop()
 		})
 	}
 }
@@ -256,7 +153,7 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 // restarts it: every agent whose creation was acknowledged with a 201 is
 // there, and the server still works. Nothing acknowledged is ever lost.
 func TestKilledMidWrite(t *testing.T) {
-	bin := buildBinary(t)
+	bin := binarytest.Build(t)
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -265,8 +162,8 @@ func TestKilledMidWrite(t *testing.T) {
 			if name == "postgres" {
 				env = append(env, "HYPONEMA_DATABASE_URL="+storetest.PostgresDSN(t))
 			}
-			p := startServer(t, bin, env)
-			ws := p.call("GET", "/workspaces", key, "", 200)["data"].([]any)[0].(map[string]any)["id"].(string)
+			p := binarytest.Start(t, bin, env)
+			ws := p.Call("GET", "/workspaces", key, "", 200)["data"].([]any)[0].(map[string]any)["id"].(string)
 
 			var mu sync.Mutex
 			var acked []string
@@ -275,7 +172,7 @@ func TestKilledMidWrite(t *testing.T) {
 			for w := range 4 {
 				wg.Go(func() {
 					for i := 0; ; i++ {
-						req, _ := http.NewRequest("POST", p.url+"/workspaces/"+ws+"/agents", strings.NewReader(fmt.Sprintf(`{"name":"w%d-%d"}`, w, i)))
+						req, _ := http.NewRequest("POST", p.URL+"/workspaces/"+ws+"/agents", strings.NewReader(fmt.Sprintf(`{"name":"w%d-%d"}`, w, i)))
 						req.Header.Set("Authorization", "Bearer "+key)
 						req.Header.Set("Content-Type", "application/json")
 						res, err := client.Do(req)
@@ -294,22 +191,19 @@ func TestKilledMidWrite(t *testing.T) {
 				})
 			}
 			time.Sleep(500 * time.Millisecond)
-			if err := p.cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			_ = p.cmd.Wait()
+			p.Kill()
 			wg.Wait()
 			if len(acked) == 0 {
 				t.Fatal("no write was acknowledged before the kill")
 			}
 
-			p = startServer(t, bin, env)
+			p = binarytest.Start(t, bin, env)
 			for _, id := range acked {
-				p.call("GET", "/workspaces/"+ws+"/agents/"+id, key, "", 200)
+				p.Call("GET", "/workspaces/"+ws+"/agents/"+id, key, "", 200)
 			}
-			p.call("POST", "/workspaces/"+ws+"/agents", key, `{"name":"after"}`, 201)
+			p.Call("POST", "/workspaces/"+ws+"/agents", key, `{"name":"after"}`, 201)
 			t.Logf("%d acknowledged agents all present after SIGKILL", len(acked))
-			p.stop()
+			p.Stop()
 		})
 	}
 }
@@ -318,7 +212,7 @@ func TestKilledMidWrite(t *testing.T) {
 // OpenAI server, then restarts it: the user's message and the partial reply
 // are kept, the reply marked incomplete, and the session takes new turns.
 func TestKilledMidTurn(t *testing.T) {
-	bin := buildBinary(t)
+	bin := binarytest.Build(t)
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
 			fake := llmtest.NewOpenAIServer(t)
@@ -328,16 +222,16 @@ func TestKilledMidTurn(t *testing.T) {
 			if name == "postgres" {
 				env = append(env, "HYPONEMA_DATABASE_URL="+storetest.PostgresDSN(t))
 			}
-			p := startServer(t, bin, env)
-			ws := p.call("GET", "/workspaces", key, "", 200)["data"].([]any)[0].(map[string]any)["id"].(string)
-			agent := p.call("POST", "/workspaces/"+ws+"/agents", key, `{"name":"a","model":"openai/gpt-test"}`, 201)["id"].(string)
-			v := p.call("POST", "/workspaces/"+ws+"/agents/"+agent+"/versions", key, `{}`, 201)["id"].(string)
-			p.call("POST", "/workspaces/"+ws+"/agents/"+agent+"/publish", key, `{"version_id":"`+v+`"}`, 200)
-			ses := p.call("POST", "/sessions", key, `{"agent_id":"`+agent+`"}`, 201)["id"].(string)
+			p := binarytest.Start(t, bin, env)
+			ws := p.Call("GET", "/workspaces", key, "", 200)["data"].([]any)[0].(map[string]any)["id"].(string)
+			agent := p.Call("POST", "/workspaces/"+ws+"/agents", key, `{"name":"a","model":"openai/gpt-test"}`, 201)["id"].(string)
+			v := p.Call("POST", "/workspaces/"+ws+"/agents/"+agent+"/versions", key, `{}`, 201)["id"].(string)
+			p.Call("POST", "/workspaces/"+ws+"/agents/"+agent+"/publish", key, `{"version_id":"`+v+`"}`, 200)
+			ses := p.Call("POST", "/sessions", key, `{"agent_id":"`+agent+`"}`, 201)["id"].(string)
 
 			full := strings.TrimSpace(strings.Repeat("word ", 100))
 			fake.Enqueue(llmtest.Reply{Text: full, Chunks: 100, Delay: 20 * time.Millisecond})
-			req, _ := http.NewRequest("POST", p.url+"/sessions/"+ses+"/messages", strings.NewReader(`{"text":"tell me a long story"}`))
+			req, _ := http.NewRequest("POST", p.URL+"/sessions/"+ses+"/messages", strings.NewReader(`{"text":"tell me a long story"}`))
 			req.Header.Set("Authorization", "Bearer "+key)
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Accept", "text/event-stream")
@@ -352,14 +246,11 @@ func TestKilledMidTurn(t *testing.T) {
 				}
 				return deltas >= 20, nil
 			})
-			if err := p.cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			_ = p.cmd.Wait()
+			p.Kill()
 			res.Body.Close()
 
-			p = startServer(t, bin, env)
-			msgs := p.call("GET", "/sessions/"+ses+"/messages", key, "", 200)["data"].([]any)
+			p = binarytest.Start(t, bin, env)
+			msgs := p.Call("GET", "/sessions/"+ses+"/messages", key, "", 200)["data"].([]any)
 			if len(msgs) != 2 {
 				t.Fatalf("%d messages after the crash, want the question and the partial reply: %v", len(msgs), msgs)
 			}
@@ -375,7 +266,7 @@ func TestKilledMidTurn(t *testing.T) {
 			fake.SetDefault(llmtest.Text("back again"))
 			deadline := time.Now().Add(40 * time.Second)
 			for {
-				req, _ := http.NewRequest("POST", p.url+"/sessions/"+ses+"/messages", strings.NewReader(`{"text":"are you there?"}`))
+				req, _ := http.NewRequest("POST", p.URL+"/sessions/"+ses+"/messages", strings.NewReader(`{"text":"are you there?"}`))
 				req.Header.Set("Authorization", "Bearer "+key)
 				req.Header.Set("Content-Type", "application/json")
 				res, err := http.DefaultClient.Do(req)
@@ -395,7 +286,7 @@ func TestKilledMidTurn(t *testing.T) {
 				}
 				time.Sleep(500 * time.Millisecond)
 			}
-			p.stop()
+			p.Stop()
 		})
 	}
 }
@@ -403,15 +294,15 @@ func TestKilledMidTurn(t *testing.T) {
 // TestChatCommand drives "hyponema chat" against a running server, as a
 // person at a terminal would: it greets, streams a reply, and ends.
 func TestChatCommand(t *testing.T) {
-	bin := buildBinary(t)
+	bin := binarytest.Build(t)
 	key := hyponema.NewAPIKeySecret()
-	p := startServer(t, bin, []string{"HYPONEMA_DATA_DIR=" + t.TempDir(), "HYPONEMA_BOOTSTRAP_API_KEY=" + key})
-	ws := p.call("GET", "/workspaces", key, "", 200)["data"].([]any)[0].(map[string]any)["id"].(string)
-	agent := p.call("POST", "/workspaces/"+ws+"/agents", key, `{"name":"a","first_message":"Hello! Ask me anything."}`, 201)["id"].(string)
-	v := p.call("POST", "/workspaces/"+ws+"/agents/"+agent+"/versions", key, `{}`, 201)["id"].(string)
-	p.call("POST", "/workspaces/"+ws+"/agents/"+agent+"/publish", key, `{"version_id":"`+v+`"}`, 200)
+	p := binarytest.Start(t, bin, []string{"HYPONEMA_DATA_DIR=" + t.TempDir(), "HYPONEMA_BOOTSTRAP_API_KEY=" + key})
+	ws := p.Call("GET", "/workspaces", key, "", 200)["data"].([]any)[0].(map[string]any)["id"].(string)
+	agent := p.Call("POST", "/workspaces/"+ws+"/agents", key, `{"name":"a","first_message":"Hello! Ask me anything."}`, 201)["id"].(string)
+	v := p.Call("POST", "/workspaces/"+ws+"/agents/"+agent+"/versions", key, `{}`, 201)["id"].(string)
+	p.Call("POST", "/workspaces/"+ws+"/agents/"+agent+"/publish", key, `{"version_id":"`+v+`"}`, 200)
 
-	cmd := exec.Command(bin, "chat", "--agent", agent, "--url", p.url)
+	cmd := exec.Command(bin, "chat", "--agent", agent, "--url", p.URL)
 	cmd.Env = append(os.Environ(), "HYPONEMA_API_KEY="+key)
 	cmd.Stdin = strings.NewReader("What can you do?\n/end\n")
 	out, err := cmd.CombinedOutput()
@@ -423,9 +314,9 @@ func TestChatCommand(t *testing.T) {
 			t.Fatalf("output lacks %q:\n%s", want, out)
 		}
 	}
-	sessions := p.call("GET", "/sessions?status=ended", key, "", 200)["data"].([]any)
+	sessions := p.Call("GET", "/sessions?status=ended", key, "", 200)["data"].([]any)
 	if len(sessions) != 1 {
 		t.Fatalf("%d ended sessions", len(sessions))
 	}
-	p.stop()
+	p.Stop()
 }
