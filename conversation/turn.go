@@ -21,8 +21,6 @@ var errShuttingDown = &hyponema.Error{Code: hyponema.EUNAVAILABLE, Message: "The
 
 // Turn is a reply being generated, as its caller sees it.
 type Turn struct {
-	// UserMessage is the user's message as stored.
-	UserMessage *hyponema.Message
 	// FirstSeq is the seq of the turn's first event (message.created): a
 	// stream of the turn follows from FirstSeq-1.
 	FirstSeq int64
@@ -162,7 +160,7 @@ func (e *Engine) Send(ctx context.Context, workspaceID, sessionID, text string) 
 	}
 	e.Bus.Publish(created)
 	close(t.userStored)
-	return &Turn{UserMessage: t.user, FirstSeq: created.Seq, t: t}, nil
+	return &Turn{FirstSeq: created.Seq, t: t}, nil
 }
 
 // runningTurn returns the session's turn running in this process, if any.

@@ -194,27 +194,3 @@ func checkError(t testing.TB, r *response, status int, kind string) map[string]a
 	}
 	return m
 }
-
-// fieldErrors returns the errors array of a validation error.
-func fieldErrors(t testing.TB, m map[string]any) []map[string]any {
-	t.Helper()
-	raw, _ := m["errors"].([]any)
-	var out []map[string]any
-	for _, e := range raw {
-		out = append(out, e.(map[string]any))
-	}
-	return out
-}
-
-func hasFieldError(errs []map[string]any, loc string, typ string) bool {
-	for _, e := range errs {
-		var parts []string
-		for _, p := range e["loc"].([]any) {
-			parts = append(parts, p.(string))
-		}
-		if strings.Join(parts, ".") == loc && e["type"] == typ {
-			return true
-		}
-	}
-	return false
-}

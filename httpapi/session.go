@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -70,8 +71,8 @@ func (s *Server) mintClientToken(ctx context.Context, sess *hyponema.Session, tt
 }
 
 func (s *Server) createSession(ctx context.Context, in *sessionCreateInput) (*body[sessionCreated], error) {
-	if t := in.Body.ClientTokenTTLSecs; t != 0 && (t < 60 || t > 86400) {
-		return nil, ttlError("client_token_ttl_seconds")
+	if err := checkTTL(in.Body.ClientTokenTTLSecs, "client_token_ttl_seconds"); err != nil {
+		return nil, err
 	}
 	req := conversation.NewSession{
 		WorkspaceID:    principal(ctx).WorkspaceID,
@@ -95,9 +96,15 @@ func (s *Server) createSession(ctx context.Context, in *sessionCreateInput) (*bo
 	return reply(sessionCreated{Session: sess, clientToken: tok}, nil)
 }
 
-func ttlError(field string) error {
+// checkTTL refuses a client token life outside clienttoken's bounds (0
+// means the default), naming the request's own field.
+func checkTTL(seconds int, field string) error {
+	ttl := time.Duration(seconds) * time.Second
+	if seconds == 0 || (ttl >= clienttoken.MinTTL && ttl <= clienttoken.MaxTTL) {
+		return nil
+	}
 	var v hyponema.Validation
-	v.Add("out_of_range", "must be between 60 and 86400 seconds", field)
+	v.Add("out_of_range", fmt.Sprintf("must be between %d and %d seconds", int(clienttoken.MinTTL.Seconds()), int(clienttoken.MaxTTL.Seconds())), field)
 	return v.Err()
 }
 
@@ -120,8 +127,8 @@ func (s *Server) createClientToken(ctx context.Context, in *clientTokenInput) (*
 	if in.Body != nil {
 		ttl = in.Body.TTLSeconds
 	}
-	if ttl != 0 && (ttl < 60 || ttl > 86400) {
-		return nil, ttlError("ttl_seconds")
+	if err := checkTTL(ttl, "ttl_seconds"); err != nil {
+		return nil, err
 	}
 	sess, err := s.Sessions.FindSession(ctx, principal(ctx).WorkspaceID, in.ID)
 	if err != nil {
