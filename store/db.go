@@ -37,6 +37,9 @@ type DB struct {
 	// stmts caches prepared statements (dialect.prepare) by pool and query.
 	// Queries are constant strings, so the cache stays small.
 	stmts sync.Map // stmtKey → *sql.Stmt
+
+	// enqueuer queues the deliveries of recorded events (SetEnqueuer).
+	enqueuer Enqueuer
 }
 
 type stmtKey struct {

@@ -274,6 +274,14 @@ func (s *MessageService) saveMessage(ctx context.Context, m *hyponema.Message, e
 		if err := insertEvents(ctx, tx, events); err != nil {
 			return err
 		}
+		if ops.release != "" && role == hyponema.RoleAssistant {
+			// The turn's reply is final: tell the webhooks.
+			done := *m
+			done.Role, done.CreatedAt = role, created
+			if err := s.db.recordObjectEvent(ctx, tx, m.WorkspaceID, hyponema.EventMessageCompleted, &done); err != nil {
+				return err
+			}
+		}
 		if ops.release != "" {
 			if _, err := tx.exec(ctx, releaseTurnSQL, m.SessionID, ops.release); err != nil {
 				return fmt.Errorf("store: release turn: %w", err)

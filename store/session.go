@@ -201,6 +201,9 @@ func (s *SessionService) CreateSession(ctx context.Context, sess *hyponema.Sessi
 		if err := insertSession(ctx, tx, sess, vars, meta); err != nil {
 			return err
 		}
+		if err := s.db.recordObjectEvent(ctx, tx, sess.WorkspaceID, hyponema.EventSessionCreated, sess); err != nil {
+			return err
+		}
 		for i, m := range msgs {
 			_, err := tx.exec(ctx, insertMessageSQL, messageArgs(s.db.d, m, rows[i])...)
 			if s.db.d.isUnique(err) {
@@ -440,6 +443,9 @@ func (s *SessionService) EndSession(ctx context.Context, workspaceID, id, reason
 			return fmt.Errorf("store: end session: %w", err)
 		}
 		sess.Status, sess.EndedReason, sess.EndedAt, ended = hyponema.SessionEnded, reason, &t, true
+		if err := s.db.recordObjectEvent(ctx, tx, sess.WorkspaceID, hyponema.EventSessionEnded, sess); err != nil {
+			return err
+		}
 		if events == nil {
 			return nil
 		}

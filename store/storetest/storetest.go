@@ -40,6 +40,14 @@ func ForEachDialect(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 	t.Run("postgres", func(t *testing.T) { fn(t, MustOpenPostgres(t)) })
 }
 
+// ForEachDialectDSN is ForEachDialect for tests that also need the DSN
+// (to open a second connection pool, as the job queue's LISTEN does).
+func ForEachDialectDSN(t *testing.T, fn func(t *testing.T, db *store.DB, dsn string)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { dsn := SQLiteDSN(t); fn(t, mustOpen(t, dsn), dsn) })
+	t.Run("postgres", func(t *testing.T) { dsn := PostgresDSN(t); fn(t, mustOpen(t, dsn), dsn) })
+}
+
 // MustOpenSQLite returns a migrated SQLite database in tb.TempDir(), closed
 // when the test ends.
 func MustOpenSQLite(tb testing.TB) *store.DB {
