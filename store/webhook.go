@@ -37,7 +37,9 @@ var (
 // NewWebhookService returns the webhook service of db.
 func NewWebhookService(db *DB) *WebhookService { return &WebhookService{db: db} }
 
-func errWebhookNotFound() error { return hyponema.Errorf(hyponema.ENOTFOUND, "webhook endpoint not found") }
+func errWebhookNotFound() error {
+	return hyponema.Errorf(hyponema.ENOTFOUND, "webhook endpoint not found")
+}
 
 const webhookColumns = `id, workspace_id, url, events, enabled, description, disabled_reason, failing_since,
 	previous_secret_expires_at, created_at, updated_at`

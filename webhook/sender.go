@@ -3,12 +3,12 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http"
@@ -148,7 +148,9 @@ func (s *Sender) httpClient() *http.Client {
 
 // Timeout implements river.Worker: a try's own timeout, plus room for the
 // database.
-func (s *Sender) Timeout(*river.Job[DeliverArgs]) time.Duration { return DefaultTimeout + 15*time.Second }
+func (s *Sender) Timeout(*river.Job[DeliverArgs]) time.Duration {
+	return DefaultTimeout + 15*time.Second
+}
 
 // NextRetry implements river.Worker: the time that Work chose and logged.
 func (s *Sender) NextRetry(job *river.Job[DeliverArgs]) time.Time {
