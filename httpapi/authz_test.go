@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hyponema/hyponema"
 	"github.com/hyponema/hyponema/store"
 	"github.com/hyponema/hyponema/store/storetest"
 )
@@ -31,7 +32,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 		keyID := ts.must(201, "POST", "/workspaces/"+a.ws+"/api-keys", a.key, `{"name":"A second"}`).str(t, "id")
 		session := ts.must(201, "POST", "/sessions", a.key, `{"agent_id":"`+agent+`","metadata":{"who":"A session"}}`).str(t, "id")
 		ts.must(200, "POST", "/sessions/"+session+"/messages", a.key, `{"text":"A secret question"}`)
-		secrets := []string{a.ws, persona, perv, agent, agv, keyID, session, "A agent", "A persona", "A second", "A session", "A secret question"}
+		hook := ts.must(201, "POST", "/workspaces/"+a.ws+"/webhooks", a.key, `{"url":"http://127.0.0.1:9/a-hook","description":"A hook"}`)
+		webhookID, whsec := hook.str(t, "id"), hook.str(t, "secret")
+		event := ts.must(202, "POST", "/workspaces/"+a.ws+"/webhooks/"+webhookID+"/test", a.key, `{}`).str(t, "id")
+		delivery := recordDelivery(t, db, a.ws, webhookID, event, hyponema.DeliveryFailed)
+		secrets := []string{a.ws, persona, perv, agent, agv, keyID, session, webhookID, whsec, event, delivery,
+			"A agent", "A persona", "A second", "A session", "A secret question", "A hook", "a-hook"}
 
 		// ids says which of A's objects fill a route's {id} and {version_id}.
 		ids := func(path string) (id, version string) {
@@ -48,15 +54,17 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return "", ""
 		}
 		bodies := map[string]string{
-			"POST /workspaces/{ws}/agents/{id}/publish":   `{"version_id":"` + agv + `"}`,
-			"POST /workspaces/{ws}/personas/{id}/publish": `{"version_id":"` + perv + `"}`,
-			"PATCH /workspaces/{ws}/agents/{id}":          `{"name":"hacked"}`,
-			"PATCH /workspaces/{ws}/personas/{id}":        `{"name":"hacked"}`,
-			"POST /workspaces/{ws}/agents":                `{"name":"B agent","persona_id":"` + persona + `"}`,
-			"POST /workspaces/{ws}/personas":              `{"name":"B persona"}`,
-			"POST /workspaces/{ws}/api-keys":              `{"name":"B key"}`,
-			"POST /sessions":                              `{"agent_id":"` + agent + `"}`,
-			"POST /sessions/{id}/messages":                `{"text":"B was here"}`,
+			"POST /workspaces/{ws}/agents/{id}/publish":    `{"version_id":"` + agv + `"}`,
+			"POST /workspaces/{ws}/personas/{id}/publish":  `{"version_id":"` + perv + `"}`,
+			"PATCH /workspaces/{ws}/agents/{id}":           `{"name":"hacked"}`,
+			"PATCH /workspaces/{ws}/personas/{id}":         `{"name":"hacked"}`,
+			"POST /workspaces/{ws}/agents":                 `{"name":"B agent","persona_id":"` + persona + `"}`,
+			"POST /workspaces/{ws}/personas":               `{"name":"B persona"}`,
+			"POST /workspaces/{ws}/api-keys":               `{"name":"B key"}`,
+			"POST /workspaces/{ws}/webhooks":               `{"url":"http://127.0.0.1:9/b"}`,
+			"PATCH /workspaces/{ws}/webhooks/{webhook_id}": `{"enabled":false,"description":"hacked"}`,
+			"POST /sessions":                               `{"agent_id":"` + agent + `"}`,
+			"POST /sessions/{id}/messages":                 `{"text":"B was here"}`,
 		}
 
 		type route struct{ method, path string }
@@ -76,9 +84,15 @@ func TestAuthorizationMatrix(t *testing.T) {
 				continue
 			}
 			id, version := ids(rt.path)
-			if strings.Contains(rt.path, "{id}") && id == "" {
+			fill := func(ws string) string {
+				return strings.NewReplacer("{ws}", ws, "{id}", id, "{version_id}", version,
+					"{webhook_id}", webhookID, "{delivery_id}", delivery, "{event_id}", event).Replace(rt.path)
+			}
+			if (strings.Contains(rt.path, "{id}") && id == "") || strings.Contains(fill("ws"), "{") {
 				t.Fatalf("no fixture for %s %s: add it to the matrix", rt.method, rt.path)
 			}
+			// namesObject: the path holds one of A's IDs besides {ws}.
+			namesObject := strings.Contains(strings.ReplaceAll(rt.path, "{ws}", ""), "{")
 			body := bodies[rt.method+" "+rt.path]
 			if body == "" && (rt.method == "POST" || rt.method == "PATCH") {
 				body = `{}`
@@ -88,12 +102,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 				workspaces = []string{""} // e.g. GET /workspaces: B's own view
 			}
 			for _, ws := range workspaces {
-				path := strings.NewReplacer("{ws}", ws, "{id}", id, "{version_id}", version).Replace(rt.path)
+				path := fill(ws)
 				r := ts.do(rt.method, path, b.key, body)
 				tested++
 				name := rt.method + " " + path + " with B's key"
 				switch {
-				case ws == a.ws || strings.Contains(rt.path, "{id}"):
+				case ws == a.ws || namesObject:
 					// Anything naming A's workspace or objects is not found.
 					if r.status != http.StatusNotFound {
 						t.Errorf("%s: status %d, want 404: %s", name, r.status, r.body)
@@ -139,6 +153,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 		if n := len(ts.must(200, "GET", "/sessions/"+session+"/messages", a.key, "").json(t)["data"].([]any)); n != 2 {
 			t.Errorf("A's transcript has %d messages, want 2", n)
+		}
+		if w := ts.must(200, "GET", "/workspaces/"+a.ws+"/webhooks/"+webhookID, a.key, "").json(t); w["enabled"] != true || w["description"] != "A hook" || w["previous_secret_expires_at"] != nil {
+			t.Errorf("A's webhook was changed or rotated by B: %v", w)
+		}
+		ts.must(200, "GET", "/workspaces/"+a.ws+"/webhooks/"+webhookID+"/deliveries/"+delivery, a.key, "")
+		ts.must(200, "GET", "/workspaces/"+a.ws+"/events/"+event, a.key, "")
+		if evs := ts.must(200, "GET", "/workspaces/"+a.ws+"/events?type=webhook.test", a.key, "").json(t)["data"].([]any); len(evs) != 1 {
+			t.Errorf("A has %d webhook.test events, want 1: B's test reached A's endpoint", len(evs))
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -45,6 +46,12 @@ type Server struct {
 	Sessions    hyponema.SessionService
 	Messages    hyponema.MessageService
 	Engine      *conversation.Engine
+	// Webhooks stores webhook endpoints and their deliveries; WebhookAdmin
+	// creates, changes and rotates endpoints (secrets, the egress check).
+	Webhooks     hyponema.WebhookService
+	WebhookAdmin hyponema.WebhookAdmin
+	// Events is the workspace event log that webhooks deliver from.
+	Events hyponema.EventLog
 	// Tokens signs and verifies session client tokens.
 	Tokens *clienttoken.Keyring
 
@@ -205,12 +212,18 @@ func public(o huma.Operation) huma.Operation {
 	return o
 }
 
+// describe adds a longer description to an operation.
+func describe(o huma.Operation, description string) huma.Operation {
+	o.Description = description
+	return o
+}
+
 // routes is the one route table of the API.
 func (s *Server) routes() {
 	api := s.api
 	const (
-		get, post, patch, del  = http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete
-		ok, created, noContent = http.StatusOK, http.StatusCreated, http.StatusNoContent
+		get, post, patch, del            = http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete
+		ok, created, accepted, noContent = http.StatusOK, http.StatusCreated, http.StatusAccepted, http.StatusNoContent
 	)
 
 	huma.Register(api, public(op(get, "/healthz", "health", "System", "The process is alive", ok)), s.health)
@@ -257,4 +270,34 @@ func (s *Server) routes() {
 	huma.Register(api, op(get, "/workspaces/{ws}/personas/{id}/versions/{version_id}", "get-persona-version", "Personas", "Get a persona version", ok), s.getPersonaVersion)
 	huma.Register(api, op(post, "/workspaces/{ws}/personas/{id}/publish", "publish-persona", "Personas", "Make a version live", ok), s.publishPersona)
 	huma.Register(api, op(post, "/workspaces/{ws}/personas/{id}/rollback", "rollback-persona", "Personas", "Go back to the version published before", ok), s.rollbackPersona)
+
+	const hooks = "/workspaces/{ws}/webhooks"
+	huma.Register(api, describe(op(post, hooks, "create-webhook", "Webhooks", "Create a webhook endpoint; its signing secret is shown only in this response", created),
+		"Events of the types in `events` (all when empty) are POSTed to `url`, signed per the Standard Webhooks specification with the secret in the answer, at least once, retried with backoff for about a day and a half. "+
+			"The URL must reach a public address. Event types: "+strings.Join(hyponema.WebhookEventTypes, ", ")+"."), s.createWebhook)
+	huma.Register(api, describe(op(get, hooks, "list-webhooks", "Webhooks", "List webhook endpoints", ok),
+		"The workspace's endpoints, newest first. Signing secrets are never listed."), s.listWebhooks)
+	huma.Register(api, describe(op(get, hooks+"/{webhook_id}", "get-webhook", "Webhooks", "Get a webhook endpoint", ok),
+		"The endpoint, without its signing secret; disabled_reason and failing_since tell whether deliveries fail."), s.getWebhook)
+	huma.Register(api, describe(op(patch, hooks+"/{webhook_id}", "update-webhook", "Webhooks", "Change a webhook endpoint", ok),
+		"Changes the fields given. enabled=false switches the endpoint off; enabled=true switches it on again, also after the server disabled it for failing."), s.updateWebhook)
+	huma.Register(api, describe(op(del, hooks+"/{webhook_id}", "delete-webhook", "Webhooks", "Delete a webhook endpoint", noContent),
+		"Deletes the endpoint and its delivery log; deliveries still queued for it are dropped."), s.deleteWebhook)
+	huma.Register(api, describe(op(post, hooks+"/{webhook_id}/rotate-secret", "rotate-webhook-secret", "Webhooks", "Give a webhook endpoint a new signing secret; it is shown only in this response", ok),
+		"Deliveries are signed with the new secret and, until previous_secret_expires_at (24 hours), with the old one as well, so the receiver can switch without losing events."), s.rotateWebhookSecret)
+	huma.Register(api, describe(op(post, hooks+"/{webhook_id}/test", "test-webhook", "Webhooks", "Send a webhook.test event to the endpoint", accepted),
+		"Records a webhook.test event and queues its delivery to this endpoint alone, enabled or not. The answer is the event; its tries appear under the endpoint's deliveries."), s.testWebhook)
+	huma.Register(api, describe(op(get, hooks+"/{webhook_id}/deliveries", "list-webhook-deliveries", "Webhooks", "List the tries to deliver events to the endpoint", ok),
+		"Every try, newest first: the receiver's status and the first bytes of its answer, or why it failed."), s.listDeliveries)
+	huma.Register(api, describe(op(get, hooks+"/{webhook_id}/deliveries/{delivery_id}", "get-webhook-delivery", "Webhooks", "Get one try to deliver an event", ok),
+		"One try: the receiver's status and the first bytes of its answer, or why it failed, and when the next retry is due."), s.getDelivery)
+	redeliver := describe(op(post, hooks+"/{webhook_id}/deliveries/{delivery_id}/redeliver", "redeliver-webhook-delivery", "Webhooks", "Deliver the delivery's event to the endpoint once more", accepted),
+		"Queues one more try of the same event (same webhook-id) at this endpoint, without further retries. 503 unavailable when this server does not deliver webhooks.")
+	redeliver.Errors = append(redeliver.Errors, http.StatusServiceUnavailable)
+	huma.Register(api, redeliver, s.redeliver)
+
+	huma.Register(api, describe(op(get, "/workspaces/{ws}/events", "list-workspace-events", "Events", "List the workspace's events", ok),
+		"What happened in the workspace, newest first: the events that webhooks deliver, each with the object it is about in data."), s.listWorkspaceEvents)
+	huma.Register(api, describe(op(get, "/workspaces/{ws}/events/{event_id}", "get-workspace-event", "Events", "Get an event", ok),
+		"One event, as webhooks deliver it."), s.getWorkspaceEvent)
 }

@@ -15,10 +15,13 @@ import (
 	"github.com/hyponema/hyponema/bus"
 	"github.com/hyponema/hyponema/clienttoken"
 	"github.com/hyponema/hyponema/conversation"
+	"github.com/hyponema/hyponema/egress"
 	"github.com/hyponema/hyponema/httpapi"
 	"github.com/hyponema/hyponema/llm"
 	"github.com/hyponema/hyponema/llm/local"
+	"github.com/hyponema/hyponema/seal"
 	"github.com/hyponema/hyponema/store"
+	"github.com/hyponema/hyponema/webhook"
 )
 
 // testServer is the real HTTP API over a real database, served on loopback.
@@ -75,6 +78,18 @@ func newTestServer(t testing.TB, db *store.DB) *testServer {
 	s.Agents = store.NewAgentService(db)
 	s.Personas = store.NewPersonaService(db)
 	s.Idempotency = store.NewIdempotencyService(db)
+	hooks := store.NewWebhookService(db)
+	box, err := seal.New(webhook.SealPurpose, seal.Key{ID: "k1", Secret: []byte(strings.Repeat("w", 32))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow, err := egress.ParseAllow("127.0.0.1/32") // receivers in tests listen on loopback
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Webhooks = hooks
+	s.WebhookAdmin = &webhook.Admin{Store: hooks, Box: box, Egress: allow}
+	s.Events = hooks
 	s.Ready = db.Ping
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
