@@ -46,4 +46,10 @@ type IdempotencyService interface {
 
 	// DeleteExpiredIdempotencyKeys removes records created before before.
 	DeleteExpiredIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
+
+	// ReleaseUnfinishedIdempotencyKeys forgets every claim that holds no
+	// response, for a process that owns the database alone (SQLite) and
+	// starts: any such claim is a dead process's, and its client's retry
+	// should not wait IdempotencyLockTTL.
+	ReleaseUnfinishedIdempotencyKeys(ctx context.Context) (int64, error)
 }

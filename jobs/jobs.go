@@ -31,7 +31,7 @@ import (
 const (
 	// DefaultJobTimeout bounds one run of a job. A webhook try takes at
 	// most 15 s; the rest is room for its database writes.
-	DefaultJobTimeout = 30 * time.Second
+	DefaultJobTimeout = 25 * time.Second
 	// DefaultFetchCooldown is the least time between two fetches of a
 	// queue: how long a burst of new jobs may wait to be picked up.
 	DefaultFetchCooldown = 10 * time.Millisecond
@@ -137,7 +137,7 @@ func Open(ctx context.Context, db *store.DB, cfg Config) (*Queue, error) {
 		FetchPollInterval: cmpOr(cfg.FetchPollInterval, DefaultFetchPollInterval),
 		// A job still "running" this long after its timeout was being run
 		// by a process that died: run it again.
-		RescueStuckJobsAfter: timeout + 30*time.Second,
+		RescueStuckJobsAfter: timeout + 15*time.Second,
 	}
 	if len(cfg.Queues) == 0 {
 		rc.Workers, rc.Queues = nil, nil // insert-only

@@ -101,3 +101,12 @@ func (s *IdempotencyService) DeleteExpiredIdempotencyKeys(ctx context.Context, b
 	}
 	return rowsAffected(res)
 }
+
+// ReleaseUnfinishedIdempotencyKeys implements hyponema.IdempotencyService.
+func (s *IdempotencyService) ReleaseUnfinishedIdempotencyKeys(ctx context.Context) (int64, error) {
+	res, err := s.db.write().exec(ctx, `DELETE FROM idempotency_keys WHERE done = ?`, false)
+	if err != nil {
+		return 0, fmt.Errorf("store: release unfinished idempotency keys: %w", err)
+	}
+	return rowsAffected(res)
+}

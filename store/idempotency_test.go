@@ -195,3 +195,27 @@ func TestDeleteExpiredIdempotencyKeys(t *testing.T) {
 		}
 	})
 }
+
+func TestReleaseUnfinishedIdempotencyKeys(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		s := store.NewIdempotencyService(db)
+		_, err := s.ClaimIdempotencyKey(ctx, "ws_a", "done", "h", t0)
+		must(t, err)
+		must(t, s.CompleteIdempotencyKey(ctx, "ws_a", "done", 201, "application/json", []byte(`{}`)))
+		_, err = s.ClaimIdempotencyKey(ctx, "ws_a", "running", "h", t0)
+		must(t, err)
+		n, err := s.ReleaseUnfinishedIdempotencyKeys(ctx)
+		must(t, err)
+		if n != 1 {
+			t.Fatalf("released %d claims, want 1", n)
+		}
+		// The unfinished key is free at once; the finished one still replays.
+		if rec, err := s.ClaimIdempotencyKey(ctx, "ws_a", "running", "h", t0.Add(time.Second)); err != nil || rec != nil {
+			t.Errorf("unfinished key after release: %+v %v", rec, err)
+		}
+		if rec, err := s.ClaimIdempotencyKey(ctx, "ws_a", "done", "h", t0.Add(time.Second)); err != nil || rec == nil || !rec.Done {
+			t.Errorf("finished key after release: %+v %v", rec, err)
+		}
+	})
+}

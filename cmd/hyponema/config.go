@@ -18,6 +18,7 @@ import (
 	"github.com/hyponema/hyponema/llm/anthropic"
 	"github.com/hyponema/hyponema/llm/local"
 	"github.com/hyponema/hyponema/llm/openai"
+	"github.com/hyponema/hyponema/seal"
 )
 
 // Config is the server's configuration: each field is an environment
@@ -33,6 +34,7 @@ type Config struct {
 	OpenAIBaseURL    string
 	AnthropicAPIKey  string
 	AnthropicBaseURL string
+	EgressAllow      string
 	LogLevel         string
 	LogFormat        string
 }
@@ -56,6 +58,7 @@ func (c *Config) bind(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.OpenAIBaseURL, "openai-base-url", env("HYPONEMA_OPENAI_BASE_URL", ""), "any OpenAI-compatible server: OpenAI, vLLM, llama.cpp, Ollama … (HYPONEMA_OPENAI_BASE_URL)")
 	fs.StringVar(&c.AnthropicAPIKey, "anthropic-api-key", env("HYPONEMA_ANTHROPIC_API_KEY", ""), "key for Anthropic (HYPONEMA_ANTHROPIC_API_KEY)")
 	fs.StringVar(&c.AnthropicBaseURL, "anthropic-base-url", env("HYPONEMA_ANTHROPIC_BASE_URL", ""), "Anthropic API base URL (HYPONEMA_ANTHROPIC_BASE_URL)")
+	fs.StringVar(&c.EgressAllow, "egress-allow", env("HYPONEMA_EGRESS_ALLOW", ""), "comma-separated CIDRs or host names that outbound requests (webhooks, tools …) may reach although they are not public, e.g. 127.0.0.1/32 for local development (HYPONEMA_EGRESS_ALLOW)")
 	fs.StringVar(&c.LogLevel, "log-level", env("HYPONEMA_LOG_LEVEL", "info"), "debug, info, warn or error (HYPONEMA_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("HYPONEMA_LOG_FORMAT", "text"), "text or json (HYPONEMA_LOG_FORMAT)")
 }
@@ -127,6 +130,12 @@ func tokenKeys(secret []byte) (*clienttoken.Keyring, error) {
 	sum := sha256.Sum256(key.Secret)
 	key.ID = "k" + hex.EncodeToString(sum[:4])
 	return clienttoken.NewKeyring(key)
+}
+
+// sealBox derives the key that seals stored secrets (webhook signing
+// secrets) from the secret key.
+func sealBox(secret []byte, purpose string) (*seal.Box, error) {
+	return seal.New(purpose, seal.Key{ID: "k1", Secret: secret})
 }
 
 // logger builds the process's logger.

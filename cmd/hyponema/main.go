@@ -22,11 +22,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/hyponema/hyponema"
 	"github.com/hyponema/hyponema/bus"
 	"github.com/hyponema/hyponema/conversation"
+	"github.com/hyponema/hyponema/egress"
 	"github.com/hyponema/hyponema/httpapi"
+	"github.com/hyponema/hyponema/jobs"
 	"github.com/hyponema/hyponema/store"
+	"github.com/hyponema/hyponema/webhook"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; otherwise
@@ -172,6 +177,10 @@ func openDB(ctx context.Context, c *Config) (*store.DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := jobs.Migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -205,11 +214,16 @@ func errorText(err error) error {
 	return err
 }
 
+// webhookWorkers is how many deliveries run at once: they wait on
+// receivers, not on the CPU.
+const webhookWorkers = 100
+
 // Main is the running program: its configuration and the adapters it wired.
 type Main struct {
 	Config *Config
 	DB     *store.DB
 	Engine *conversation.Engine
+	Jobs   *jobs.Queue
 	HTTP   *httpapi.Server
 
 	logger *slog.Logger
@@ -246,6 +260,38 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	// The job queue first: from now on every recorded event must queue
+	// its deliveries (the engine's sweeper ends sessions at once).
+	egressPolicy, err := egress.ParseAllow(m.Config.EgressAllow)
+	if err != nil {
+		return fmt.Errorf("HYPONEMA_EGRESS_ALLOW: %w", err)
+	}
+	box, err := sealBox(secret, webhook.SealPurpose)
+	if err != nil {
+		return err
+	}
+	hooks := store.NewWebhookService(m.DB)
+	admin := &webhook.Admin{Store: hooks, Box: box, Egress: egressPolicy}
+	sender := &webhook.Sender{Webhooks: hooks, Events: hooks, Admin: admin, Egress: egressPolicy, Logger: logger}
+	workers := river.NewWorkers()
+	sender.Register(workers)
+	var pgDSN string
+	if m.DB.Dialect() == store.DialectPostgres {
+		pgDSN = m.Config.databaseURL()
+	}
+	if m.Jobs, err = jobs.Open(ctx, m.DB, jobs.Config{
+		Workers:     workers,
+		Queues:      map[string]river.QueueConfig{webhook.QueueName: {MaxWorkers: webhookWorkers}},
+		PostgresDSN: pgDSN,
+		Logger:      logger,
+	}); err != nil {
+		return err
+	}
+	m.DB.SetEnqueuer(webhook.Enqueuer{Client: m.Jobs.Client()})
+	if err := m.Jobs.Start(ctx); err != nil {
+		return err
+	}
+
 	m.Engine = &conversation.Engine{
 		Sessions: store.NewSessionService(m.DB),
 		Messages: store.NewMessageService(m.DB),
@@ -263,8 +309,18 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.Engine.Recover(ctx, m.DB.Dialect() == store.DialectSQLite); err != nil {
 		return err
 	}
+	// Likewise an unfinished Idempotency-Key claim: its client's retry runs
+	// at once instead of getting 409 for IdempotencyLockTTL.
+	if m.DB.Dialect() == store.DialectSQLite {
+		if _, err := store.NewIdempotencyService(m.DB).ReleaseUnfinishedIdempotencyKeys(ctx); err != nil {
+			return err
+		}
+	}
 
 	s := httpapi.NewServer(logger)
+	s.Webhooks = hooks
+	s.WebhookAdmin = admin
+	s.Events = hooks
 	s.Workspaces = store.NewWorkspaceService(m.DB)
 	s.APIKeys = store.NewAPIKeyService(m.DB)
 	s.Agents = store.NewAgentService(m.DB)
@@ -356,6 +412,11 @@ func (m *Main) Close() error {
 	}
 	if m.Engine != nil {
 		errs = append(errs, m.Engine.Close(ctx))
+	}
+	if m.Jobs != nil {
+		// Running deliveries finish or are cancelled; either way they are
+		// tried again, by this server's next start or another replica.
+		errs = append(errs, m.Jobs.Stop(ctx))
 	}
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())
