@@ -158,6 +158,15 @@ func cmpOr(d, def time.Duration) time.Duration {
 	return def
 }
 
+// CompleteTx marks job done in tx, from inside its worker: the job's
+// effects and its completion commit together, or neither does.
+func CompleteTx[T river.JobArgs](ctx context.Context, tx *sql.Tx, job *river.Job[T]) error {
+	// The driver type only fixes the transaction type (*sql.Tx); River
+	// uses the driver of the client that runs the job, either dialect's.
+	_, err := river.JobCompleteTx[*riversqlite.Driver](ctx, tx, job)
+	return err
+}
+
 // Client returns the River client, for inserting jobs in a transaction.
 func (q *Queue) Client() *river.Client[*sql.Tx] { return q.client }
 

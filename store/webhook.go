@@ -460,6 +460,13 @@ const maxDeliveryErrorLen = 1000
 // RecordDelivery implements hyponema.WebhookService. The attempt number is
 // the count of tries of the event at the endpoint so far, plus one.
 func (s *WebhookService) RecordDelivery(ctx context.Context, d *hyponema.WebhookDelivery, disable string) (bool, error) {
+	return s.RecordDeliveryTx(ctx, d, disable, nil)
+}
+
+// RecordDeliveryTx is RecordDelivery that also runs inTx, if not nil, in
+// its transaction: the job queue marks the delivery's job done there, so
+// that a crash cannot leave a logged success whose job runs again.
+func (s *WebhookService) RecordDeliveryTx(ctx context.Context, d *hyponema.WebhookDelivery, disable string, inTx func(*sql.Tx) error) (bool, error) {
 	if d.Status != hyponema.DeliverySucceeded && d.Status != hyponema.DeliveryFailed {
 		return false, fmt.Errorf("store: delivery status %q", d.Status)
 	}
@@ -516,6 +523,11 @@ func (s *WebhookService) RecordDelivery(ctx context.Context, d *hyponema.Webhook
 			return fmt.Errorf("store: insert delivery: %w", err)
 		}
 
+		if inTx != nil {
+			if err := inTx(tx.tx); err != nil {
+				return err
+			}
+		}
 		switch {
 		case disabled:
 			t := now()

@@ -22,6 +22,7 @@ import (
 
 	"github.com/hyponema/hyponema"
 	"github.com/hyponema/hyponema/egress"
+	"github.com/hyponema/hyponema/jobs"
 )
 
 // QueueName is the job queue that deliveries run on.
@@ -207,7 +208,15 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 			d.NextRetryAt = &next
 		}
 	}
-	disabled, err := s.Webhooks.RecordDelivery(ctx, d, t.disable)
+	var disabled bool
+	if rt, ok := s.Webhooks.(recorderTx); ok && t.ok {
+		// The success and the job's completion commit together: a crash
+		// after the receiver answered but before this commit is the only
+		// window for a duplicate.
+		disabled, err = rt.RecordDeliveryTx(ctx, d, t.disable, func(tx *sql.Tx) error { return jobs.CompleteTx(ctx, tx, job) })
+	} else {
+		disabled, err = s.Webhooks.RecordDelivery(ctx, d, t.disable)
+	}
 	if hyponema.ErrorCode(err) == hyponema.ENOTFOUND {
 		return river.JobCancel(errors.New("the endpoint was deleted"))
 	} else if err != nil {
@@ -231,6 +240,12 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 		s.next.Store(job.ID, next)
 		return fmt.Errorf("delivery failed: %s", d.Error)
 	}
+}
+
+// recorderTx is implemented by the store: RecordDelivery with a callback
+// in its transaction.
+type recorderTx interface {
+	RecordDeliveryTx(ctx context.Context, d *hyponema.WebhookDelivery, disable string, inTx func(*sql.Tx) error) (bool, error)
 }
 
 // outcome is what one try came to.

@@ -102,8 +102,16 @@ func TestWebhooksSurviveKills(t *testing.T) {
 					}
 				})
 			}
+			// The kills are spread over the whole run: each comes once the
+			// receiver has seen another tenth of the events (or after 5 s),
+			// at a random moment.
 			for k := range kills {
-				time.Sleep(time.Duration(150+rand.IntN(250)) * time.Millisecond)
+				target := (k + 1) * events / (kills + 1)
+				deadline := time.Now().Add(5 * time.Second)
+				for len(rcv.Deliveries()) < target && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
+				time.Sleep(time.Duration(rand.IntN(100)) * time.Millisecond)
 				p.Kill()
 				t.Logf("kill %d: %d sessions requested, %d deliveries received", k+1, min(next.Load(), events), len(rcv.Deliveries()))
 				p = binarytest.Start(t, bin, env)
