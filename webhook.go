@@ -25,6 +25,10 @@ const (
 	EventWebhookTest             = "webhook.test"
 	EventWebhookEndpointDisabled = "webhook.endpoint.disabled"
 	EventToolFailed              = "tool.failed"
+	// Not recorded yet: the post-session runners and evaluations that
+	// make them are later work. Endpoints may subscribe already.
+	EventPostSessionCompleted   = "post_session.completed"
+	EventEvaluationRunCompleted = "evaluation.run.completed"
 )
 
 // WebhookEventTypes lists every event type a webhook may subscribe to.
@@ -33,6 +37,8 @@ var WebhookEventTypes = []string{
 	EventSessionEnded,
 	EventMessageCompleted,
 	EventToolFailed,
+	EventPostSessionCompleted,
+	EventEvaluationRunCompleted,
 	EventWebhookTest,
 	EventWebhookEndpointDisabled,
 }

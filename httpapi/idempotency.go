@@ -71,6 +71,13 @@ func (s *Server) withIdempotency(next http.Handler) http.Handler {
 			writeError(w, r, hyponema.Errorf(hyponema.ECONFLICT, "A request with this Idempotency-Key is still in progress; retry later."))
 			return
 		case rec != nil:
+			body, err := s.openStored(scope, key, rec.Body)
+			if err != nil {
+				s.logger.ErrorContext(r.Context(), "opening a stored idempotent response", "error", err)
+				writeError(w, r, hyponema.Errorf(hyponema.ECONFLICT, "The response stored for this Idempotency-Key can no longer be read (the server's secret key changed); use a new key."))
+				return
+			}
+			rec.Body = body
 			w.Header().Set("Idempotent-Replayed", "true")
 			if rec.ContentType != "" {
 				w.Header().Set("Content-Type", rec.ContentType)
@@ -111,12 +118,38 @@ func (s *Server) withIdempotency(next http.Handler) http.Handler {
 		// The response has been sent; store it even if the client has gone.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
-		if err := s.Idempotency.CompleteIdempotencyKey(ctx, scope, key, status, contentType, body); err != nil {
+		if err := s.Idempotency.CompleteIdempotencyKey(ctx, scope, key, status, contentType, s.sealStored(scope, key, body)); err != nil {
 			s.logger.ErrorContext(ctx, "storing idempotent response", "error", err)
 			return
 		}
 		completed = true
 	})
+}
+
+// Sealer encrypts what the server stores and must read back.
+// *seal.Box implements it.
+type Sealer interface {
+	Seal(plaintext, context string) string
+	Open(sealed, context string) (string, error)
+}
+
+// sealStored seals a response before it is stored for replay: some
+// responses carry a secret shown once (an API key, a webhook signing
+// secret), which must not lie in the database in the clear for a day.
+func (s *Server) sealStored(scope, key string, body []byte) []byte {
+	if s.Sealer == nil {
+		return body
+	}
+	return []byte(s.Sealer.Seal(string(body), scope+"\x00"+key))
+}
+
+// openStored opens what sealStored stored.
+func (s *Server) openStored(scope, key string, stored []byte) ([]byte, error) {
+	if s.Sealer == nil {
+		return stored, nil
+	}
+	b, err := s.Sealer.Open(string(stored), scope+"\x00"+key)
+	return []byte(b), err
 }
 
 func printableASCII(s string) bool {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hyponema/hyponema"
 	"github.com/hyponema/hyponema/store"
 	"github.com/hyponema/hyponema/store/storetest"
 )
@@ -186,6 +187,34 @@ func TestPaginationWhileInserting(t *testing.T) {
 				if seen[id] != 1 {
 					t.Errorf("%s: existing agent %s seen %d times", order, id, seen[id])
 				}
+			}
+		}
+	})
+}
+
+// TestIdempotentSecretsSealed: a response that carries a secret shown once
+// (an API key, a webhook signing secret) is replayed whole for its
+// Idempotency-Key, but is not kept in the database in the clear.
+func TestIdempotentSecretsSealed(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, db *store.DB) {
+		ts := newTestServer(t, db)
+		a := ts.newTenant("A")
+		for _, c := range []struct{ path, body, field, prefix string }{
+			{"/workspaces/" + a.ws + "/api-keys", `{"name":"ci"}`, "key", hyponema.APIKeyPrefix},
+			{"/workspaces/" + a.ws + "/webhooks", `{"url":"http://127.0.0.1:9/hook"}`, "secret", hyponema.WebhookSecretPrefix},
+		} {
+			first := ts.must(201, "POST", c.path, a.key, c.body, "Idempotency-Key", "k-"+c.prefix)
+			again := ts.must(201, "POST", c.path, a.key, c.body, "Idempotency-Key", "k-"+c.prefix)
+			secret, _ := first.json(t)[c.field].(string)
+			if !strings.HasPrefix(secret, c.prefix) || again.json(t)[c.field] != secret || again.header.Get("Idempotent-Replayed") != "true" {
+				t.Fatalf("%s: first %s, replay %s", c.path, first.body, again.body)
+			}
+			var stored []byte
+			if err := db.Writer().QueryRow(`SELECT body FROM idempotency_keys WHERE idempotency_key = 'k-` + c.prefix + `'`).Scan(&stored); err != nil {
+				t.Fatal(err)
+			}
+			if len(stored) == 0 || strings.Contains(string(stored), secret) || strings.Contains(string(stored), c.prefix) {
+				t.Errorf("%s: the stored response holds the secret in the clear: %.80s", c.path, stored)
 			}
 		}
 	})

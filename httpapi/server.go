@@ -54,6 +54,9 @@ type Server struct {
 	Events hyponema.EventLog
 	// Tokens signs and verifies session client tokens.
 	Tokens *clienttoken.Keyring
+	// Sealer encrypts the responses stored for Idempotency-Key replays;
+	// nil stores them as they are.
+	Sealer Sealer
 
 	// PingInterval is how often idle event streams get a ping comment.
 	PingInterval time.Duration

@@ -89,6 +89,9 @@ func newTestServer(t testing.TB, db *store.DB) *testServer {
 	}
 	s.Webhooks = hooks
 	s.WebhookAdmin = &webhook.Admin{Store: hooks, Box: box, Egress: allow}
+	if s.Sealer, err = seal.New("idempotent responses", seal.Key{ID: "k1", Secret: []byte(strings.Repeat("i", 32))}); err != nil {
+		t.Fatal(err)
+	}
 	s.Events = hooks
 	s.Ready = db.Ping
 	hs := httptest.NewServer(s.Handler())

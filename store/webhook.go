@@ -610,9 +610,6 @@ func findDelivery(ctx context.Context, c conn, workspaceID, webhookID, id string
 
 // Redeliver implements hyponema.WebhookService.
 func (s *WebhookService) Redeliver(ctx context.Context, workspaceID, webhookID, deliveryID string) error {
-	if s.db.enqueuer == nil {
-		return hyponema.Errorf(hyponema.EUNAVAILABLE, "webhook delivery is not running on this server")
-	}
 	return s.db.inTx(ctx, func(tx conn) error {
 		if _, err := findWebhook(ctx, tx, workspaceID, webhookID, s.db.d.forShare); err != nil {
 			return err
@@ -620,6 +617,9 @@ func (s *WebhookService) Redeliver(ctx context.Context, workspaceID, webhookID, 
 		d, err := findDelivery(ctx, tx, workspaceID, webhookID, deliveryID)
 		if err != nil {
 			return err
+		}
+		if s.db.enqueuer == nil {
+			return hyponema.Errorf(hyponema.EUNAVAILABLE, "webhook delivery is not running on this server")
 		}
 		var one int
 		if err := tx.queryRow(ctx, `SELECT 1 FROM events WHERE id = ?`, d.EventID).Scan(&one); isNoRows(err) {

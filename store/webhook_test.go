@@ -388,5 +388,9 @@ func TestRedeliverWithoutQueue(t *testing.T) {
 	hooks := store.NewWebhookService(db)
 	ws := mustWorkspace(t, db)
 	w := mustWebhook(t, hooks, ws.ID)
-	wantCode(t, hooks.Redeliver(context.Background(), ws.ID, w.ID, "dlv_x"), hyponema.EUNAVAILABLE)
+	wantCode(t, hooks.Redeliver(context.Background(), ws.ID, w.ID, "dlv_x"), hyponema.ENOTFOUND)
+	d := &hyponema.WebhookDelivery{WorkspaceID: ws.ID, WebhookID: w.ID, EventID: "evt_x", EventType: "webhook.test", Status: hyponema.DeliveryFailed}
+	_, err := hooks.RecordDelivery(context.Background(), d, "")
+	must(t, err)
+	wantCode(t, hooks.Redeliver(context.Background(), ws.ID, w.ID, d.ID), hyponema.EUNAVAILABLE)
 }

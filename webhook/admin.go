@@ -77,6 +77,9 @@ func (a *Admin) CreateWebhook(ctx context.Context, w *hyponema.WebhookEndpoint) 
 
 // UpdateWebhook implements hyponema.WebhookAdmin.
 func (a *Admin) UpdateWebhook(ctx context.Context, workspaceID, id string, p hyponema.WebhookPatch) (*hyponema.WebhookEndpoint, error) {
+	if _, err := a.Store.FindWebhook(ctx, workspaceID, id); err != nil {
+		return nil, err // 404 before any complaint about the body
+	}
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}

@@ -330,6 +330,9 @@ func (m *Main) Run(ctx context.Context) error {
 	s.Messages = m.Engine.Messages
 	s.Engine = m.Engine
 	s.Tokens = tokens
+	if s.Sealer, err = sealBox(secret, "idempotent responses"); err != nil {
+		return err
+	}
 	s.PublicURL = m.Config.PublicURL
 	s.Ready = m.DB.Ping
 	if err := s.Open(m.Config.Addr); err != nil {
