@@ -66,6 +66,10 @@ func NewEvent(workspaceID, typ string, data any) (*Event, error) {
 	return &Event{ID: NewID(PrefixEvent), Type: typ, CreatedAt: time.Now().UTC(), WorkspaceID: workspaceID, Data: b}, nil
 }
 
+// EventRetention is how long the event log and the delivery log keep
+// their entries.
+const EventRetention = 30 * 24 * time.Hour
+
 // Webhook limits.
 const (
 	MaxWebhookURLLen    = 2048
@@ -324,6 +328,9 @@ type EventLog interface {
 	// RecordEvents stores events and queues their deliveries to every
 	// enabled endpoint of their workspace that wants them.
 	RecordEvents(ctx context.Context, evs []*Event) error
+	// DeleteEventsBefore deletes events, and deliveries, created before t:
+	// the log keeps EventRetention.
+	DeleteEventsBefore(ctx context.Context, t time.Time) (int64, error)
 	// ListWorkspaceEvents lists the workspace's events, newest first by default.
 	ListWorkspaceEvents(ctx context.Context, workspaceID string, f EventFilter, opt PageOptions) (Page[*Event], error)
 }

@@ -423,6 +423,25 @@ func (s *WebhookService) FindEventByID(ctx context.Context, id string) (*hyponem
 	return ev, nil
 }
 
+// DeleteEventsBefore implements hyponema.EventLog. A job still queued for
+// a deleted event finds it gone and stops.
+func (s *WebhookService) DeleteEventsBefore(ctx context.Context, t time.Time) (int64, error) {
+	at := s.db.d.timeArg(storeTime(t))
+	var n int64
+	err := s.db.inTx(ctx, func(tx conn) error {
+		if _, err := tx.exec(ctx, `DELETE FROM webhook_deliveries WHERE created_at < ?`, at); err != nil {
+			return fmt.Errorf("store: delete old deliveries: %w", err)
+		}
+		res, err := tx.exec(ctx, `DELETE FROM events WHERE created_at < ?`, at)
+		if err != nil {
+			return fmt.Errorf("store: delete old events: %w", err)
+		}
+		n, err = rowsAffected(res)
+		return err
+	})
+	return n, err
+}
+
 // ListWorkspaceEvents implements hyponema.EventLog.
 func (s *WebhookService) ListWorkspaceEvents(ctx context.Context, workspaceID string, f hyponema.EventFilter, opt hyponema.PageOptions) (hyponema.Page[*hyponema.Event], error) {
 	q, args := `SELECT `+eventColumns+` FROM events WHERE workspace_id = ?`, []any{workspaceID}

@@ -394,3 +394,32 @@ func TestRedeliverWithoutQueue(t *testing.T) {
 	must(t, err)
 	wantCode(t, hooks.Redeliver(context.Background(), ws.ID, w.ID, d.ID), hyponema.EUNAVAILABLE)
 }
+
+func TestDeleteEventsBefore(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		hooks := store.NewWebhookService(db)
+		ws := mustWorkspace(t, db)
+		w := mustWebhook(t, hooks, ws.ID)
+		old, _ := hyponema.NewEvent(ws.ID, hyponema.EventSessionCreated, nil)
+		old.CreatedAt = time.Now().Add(-31 * 24 * time.Hour)
+		fresh, _ := hyponema.NewEvent(ws.ID, hyponema.EventSessionCreated, nil)
+		must(t, hooks.RecordEvents(ctx, []*hyponema.Event{old, fresh}))
+		_, err := hooks.RecordDelivery(ctx, &hyponema.WebhookDelivery{WorkspaceID: ws.ID, WebhookID: w.ID, EventID: old.ID,
+			EventType: old.Type, Status: hyponema.DeliverySucceeded, CreatedAt: old.CreatedAt}, "")
+		must(t, err)
+		n, err := hooks.DeleteEventsBefore(ctx, time.Now().Add(-hyponema.EventRetention))
+		must(t, err)
+		if n != 1 {
+			t.Fatalf("deleted %d events, want 1", n)
+		}
+		_, err = hooks.FindEvent(ctx, ws.ID, old.ID)
+		wantCode(t, err, hyponema.ENOTFOUND)
+		_, err = hooks.FindEvent(ctx, ws.ID, fresh.ID)
+		must(t, err)
+		p, _ := hooks.ListDeliveries(ctx, ws.ID, w.ID, hyponema.DeliveryFilter{}, hyponema.PageOptions{})
+		if len(p.Data) != 0 {
+			t.Errorf("%d old deliveries kept", len(p.Data))
+		}
+	})
+}

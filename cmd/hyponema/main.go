@@ -342,6 +342,7 @@ func (m *Main) Run(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
 	m.wg.Go(func() { m.sweepIdempotencyKeys(bg) })
+	m.wg.Go(func() { m.sweepEvents(bg, hooks) })
 	logger.Info("serving", "url", m.URL(), "database", m.DB.Dialect())
 	return nil
 }
@@ -381,6 +382,25 @@ func (m *Main) sweepIdempotencyKeys(ctx context.Context) {
 			m.logger.Warn("sweeping idempotency keys", "error", err)
 		} else if n > 0 {
 			m.logger.Debug("swept idempotency keys", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sweepEvents deletes events and deliveries older than
+// hyponema.EventRetention, hourly.
+func (m *Main) sweepEvents(ctx context.Context, log hyponema.EventLog) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := log.DeleteEventsBefore(ctx, time.Now().Add(-hyponema.EventRetention)); err != nil && ctx.Err() == nil {
+			m.logger.Warn("sweeping events", "error", err)
+		} else if n > 0 {
+			m.logger.Debug("swept events", "deleted", n)
 		}
 		select {
 		case <-ctx.Done():
