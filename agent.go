@@ -180,6 +180,7 @@ type AgentVersion struct {
 	Note             string      `json:"note"`
 	PersonaVersionID string      `json:"persona_version_id" doc:"The persona version pinned by this agent version; empty without a persona."`
 	Config           AgentConfig `json:"config" doc:"The agent's configuration as it was when the version was made."`
+	Tools            []Tool      `json:"tools" doc:"The tools attached to the agent when the version was made, as they were then."`
 	CreatedAt        time.Time   `json:"created_at"`
 }
 

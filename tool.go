@@ -1,9 +1,17 @@
 package hyponema
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // PrefixTool starts tool IDs.
@@ -67,4 +75,219 @@ type ToolResult struct {
 type SecretResolver interface {
 	// ResolveSecret returns ENOTFOUND if the workspace has no such secret.
 	ResolveSecret(ctx context.Context, workspaceID, name string) (string, error)
+}
+
+// Tool limits.
+const (
+	MaxToolNameLen       = 64
+	MaxToolSchemaBytes   = 64 << 10
+	MaxToolHeaders       = 20
+	MaxToolsPerAgent     = 32
+	DefaultToolTimeoutMS = 10_000
+	MaxToolTimeoutMS     = 60_000
+)
+
+var toolNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+
+// Validate checks the tool's fields: its name, its parameters (a JSON
+// Schema of an object, which must compile) and the configuration of its
+// type. The HTTP and MCP runners check their configuration in more depth
+// when the tool is saved.
+func (t *Tool) Validate() error {
+	var v Validation
+	if !toolNamePattern.MatchString(t.Name) {
+		v.Add("invalid", "must be 1 to 64 letters, digits, _ or -: the function name the model sees", "name")
+	}
+	validateText(&v, t.Description, MaxDescriptionLen, "description")
+	validateToolSchema(&v, t.Parameters, "parameters")
+	switch t.Type {
+	case ToolHTTP:
+		if t.HTTP == nil {
+			v.Add("missing", "is required for an http tool", "http")
+		} else {
+			t.HTTP.validate(&v)
+		}
+		if t.MCP != nil {
+			v.Add("invalid", "is only for mcp tools", "mcp")
+		}
+	case ToolMCP:
+		if t.MCP == nil {
+			v.Add("missing", "is required for an mcp tool", "mcp")
+		} else {
+			t.MCP.validate(&v)
+		}
+		if t.HTTP != nil {
+			v.Add("invalid", "is only for http tools", "http")
+		}
+	default:
+		v.Add("invalid", "must be http or mcp", "type")
+	}
+	return v.Err()
+}
+
+// Normalize fills defaults.
+func (t *Tool) Normalize() {
+	if len(t.Parameters) == 0 || string(t.Parameters) == "null" {
+		t.Parameters = json.RawMessage(`{"type":"object","properties":{}}`)
+	}
+	if h := t.HTTP; h != nil {
+		if h.Method == "" {
+			h.Method = "POST"
+		}
+		h.Method = strings.ToUpper(h.Method)
+		if h.Headers == nil {
+			h.Headers = map[string]string{}
+		}
+		if h.ResponseFields == nil {
+			h.ResponseFields = []string{}
+		}
+		if h.TimeoutMS == 0 {
+			h.TimeoutMS = DefaultToolTimeoutMS
+		}
+		if h.MaxResponseBytes == 0 {
+			h.MaxResponseBytes = 64 << 10
+		}
+	}
+	if m := t.MCP; m != nil {
+		if m.Transport == "" {
+			m.Transport = "streamable_http"
+		}
+		if m.Headers == nil {
+			m.Headers = map[string]string{}
+		}
+		if m.ToolNames == nil {
+			m.ToolNames = []string{}
+		}
+	}
+}
+
+func validateToolSchema(v *Validation, schema json.RawMessage, path string) {
+	if len(schema) > MaxToolSchemaBytes {
+		v.Add("too_long", fmt.Sprintf("must be at most %d bytes", MaxToolSchemaBytes), path)
+		return
+	}
+	var doc any
+	if err := json.Unmarshal(schema, &doc); err != nil {
+		v.Add("invalid", "must be a JSON Schema", path)
+		return
+	}
+	obj, ok := doc.(map[string]any)
+	if !ok || obj["type"] != "object" {
+		v.Add("invalid", `must be a JSON Schema of an object ({"type":"object","properties":{…}})`, path)
+		return
+	}
+	if _, err := CompileToolSchema(schema); err != nil {
+		v.Add("invalid", "is not a valid JSON Schema: "+err.Error(), path)
+	}
+}
+
+// CompileToolSchema compiles a tool's parameters schema, for validating
+// the model's arguments. Schemas may not load anything from elsewhere.
+func CompileToolSchema(schema json.RawMessage) (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
+	if err != nil {
+		return nil, err
+	}
+	c := jsonschema.NewCompiler()
+	c.UseLoader(noLoader{})
+	if err := c.AddResource("tool.json", doc); err != nil {
+		return nil, err
+	}
+	return c.Compile("tool.json")
+}
+
+// noLoader refuses every $ref to a resource outside the schema.
+type noLoader struct{}
+
+func (noLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("$ref to %s: schemas may not refer to other documents", url)
+}
+
+var httpMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+func (h *HTTPToolConfig) validate(v *Validation) {
+	if !slices.Contains(httpMethods, strings.ToUpper(h.Method)) && h.Method != "" {
+		v.Add("invalid", "must be GET, POST, PUT, PATCH or DELETE", "http", "method")
+	}
+	validateTemplateURL(v, h.URL, "http", "url")
+	if len(h.Headers) > MaxToolHeaders {
+		v.Add("too_long", fmt.Sprintf("must have at most %d headers", MaxToolHeaders), "http", "headers")
+	}
+	if h.TimeoutMS < 0 || h.TimeoutMS > MaxToolTimeoutMS {
+		v.Add("out_of_range", fmt.Sprintf("must be 1 to %d", MaxToolTimeoutMS), "http", "timeout_ms")
+	}
+	if h.MaxResponseBytes < 0 || h.MaxResponseBytes > 1<<20 {
+		v.Add("out_of_range", "must be 1 to 1048576", "http", "max_response_bytes")
+	}
+	validateText(v, h.Body, MaxInstructionsLen, "http", "body")
+}
+
+func (m *MCPToolConfig) validate(v *Validation) {
+	validateTemplateURL(v, m.URL, "mcp", "url")
+	if m.Transport != "" && m.Transport != "streamable_http" {
+		v.Add("invalid", "must be streamable_http (stdio servers are configured by the operator)", "mcp", "transport")
+	}
+	if len(m.Headers) > MaxToolHeaders {
+		v.Add("too_long", fmt.Sprintf("must have at most %d headers", MaxToolHeaders), "mcp", "headers")
+	}
+	for i, n := range m.ToolNames {
+		if !toolNamePattern.MatchString(n) {
+			v.Add("invalid", "must be a tool name", "mcp", "tool_names", fmt.Sprint(i))
+		}
+	}
+}
+
+// validateTemplateURL checks a URL that may hold {{placeholders}}: with
+// them replaced, it must be an absolute http or https URL.
+func validateTemplateURL(v *Validation, s string, path ...string) {
+	if strings.TrimSpace(s) == "" {
+		v.Add("missing", "is required", path...)
+		return
+	}
+	if len(s) > MaxWebhookURLLen {
+		v.Add("too_long", fmt.Sprintf("must be at most %d bytes", MaxWebhookURLLen), path...)
+		return
+	}
+	plain := templatePattern.ReplaceAllString(s, "x")
+	u, err := url.Parse(plain)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		v.Add("invalid", "must be an absolute http or https URL without a user name or password", path...)
+	}
+}
+
+var templatePattern = regexp.MustCompile(`\{\{[^{}]*\}\}`)
+
+// ToolPatch changes some of a tool's fields; nil fields stay. The type
+// cannot change.
+type ToolPatch struct {
+	Name        *string
+	Description *string
+	Parameters  *json.RawMessage
+	HTTP        *HTTPToolConfig
+	MCP         *MCPToolConfig
+}
+
+// ToolService stores tools and which agents' drafts they are attached to.
+type ToolService interface {
+	// CreateTool stores t. Returns EINVALID, or ECONFLICT if the workspace
+	// has a tool of that name.
+	CreateTool(ctx context.Context, t *Tool) error
+	// FindTool returns ENOTFOUND.
+	FindTool(ctx context.Context, workspaceID, id string) (*Tool, error)
+	ListTools(ctx context.Context, workspaceID string, opt PageOptions) (Page[*Tool], error)
+	// UpdateTool applies p. Returns ENOTFOUND, EINVALID, ECONFLICT.
+	UpdateTool(ctx context.Context, workspaceID, id string, p ToolPatch) (*Tool, error)
+	// DeleteTool deletes the tool and detaches it from every draft;
+	// versions keep the copy they captured. Returns ENOTFOUND.
+	DeleteTool(ctx context.Context, workspaceID, id string) error
+
+	// AttachTool attaches the tool to the agent's draft (a no-op if it is
+	// attached). Returns ENOTFOUND for either, EINVALID past
+	// MaxToolsPerAgent, ECONFLICT if another attached tool has its name.
+	AttachTool(ctx context.Context, workspaceID, agentID, toolID string) error
+	// DetachTool returns ENOTFOUND if it is not attached.
+	DetachTool(ctx context.Context, workspaceID, agentID, toolID string) error
+	// ListAgentTools lists the tools attached to the agent's draft, in the
+	// order they were attached.
+	ListAgentTools(ctx context.Context, workspaceID, agentID string) ([]*Tool, error)
 }

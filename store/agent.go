@@ -36,17 +36,23 @@ func scanAgent(row scanner) (*hyponema.Agent, error) {
 	return &a, nil
 }
 
-const agentVersionColumns = `id, workspace_id, agent_id, number, note, persona_version_id, config, created_at`
+const agentVersionColumns = `id, workspace_id, agent_id, number, note, persona_version_id, config, tools, created_at`
 
 func scanAgentVersion(row scanner) (*hyponema.AgentVersion, error) {
 	var v hyponema.AgentVersion
-	var cfg []byte
+	var cfg, tools []byte
 	var pv sql.NullString
-	if err := row.Scan(&v.ID, &v.WorkspaceID, &v.AgentID, &v.Number, &v.Note, &pv, &cfg, timeCol{&v.CreatedAt}); err != nil {
+	if err := row.Scan(&v.ID, &v.WorkspaceID, &v.AgentID, &v.Number, &v.Note, &pv, &cfg, &tools, timeCol{&v.CreatedAt}); err != nil {
 		return nil, err
 	}
 	if err := decodeJSON(cfg, &v.Config); err != nil {
 		return nil, err
+	}
+	if err := decodeJSON(tools, &v.Tools); err != nil {
+		return nil, err
+	}
+	if v.Tools == nil {
+		v.Tools = []hyponema.Tool{}
 	}
 	v.Config.Normalize()
 	v.PersonaVersionID = pv.String
@@ -214,13 +220,25 @@ func (s *AgentService) CreateAgentVersion(ctx context.Context, workspaceID, agen
 		if err != nil {
 			return err
 		}
+		attached, err := agentTools(ctx, tx, workspaceID, a.ID)
+		if err != nil {
+			return err
+		}
+		snapshot := make([]hyponema.Tool, len(attached))
+		for i, t := range attached {
+			snapshot[i] = *t
+		}
+		tools, err := encodeJSON(snapshot)
+		if err != nil {
+			return err
+		}
 		// The ID is made under the lock, so versions sort by ID as by number.
 		v = &hyponema.AgentVersion{ID: hyponema.NewID(hyponema.PrefixAgentVersion), WorkspaceID: workspaceID,
-			AgentID: a.ID, Number: n, Note: note, PersonaVersionID: pinned, Config: a.AgentConfig, CreatedAt: now()}
+			AgentID: a.ID, Number: n, Note: note, PersonaVersionID: pinned, Config: a.AgentConfig, Tools: snapshot, CreatedAt: now()}
 		if _, err := tx.exec(ctx, `INSERT INTO agent_versions
-			(id, workspace_id, agent_id, number, note, persona_version_id, config, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, v.ID, v.WorkspaceID, v.AgentID, v.Number, v.Note,
-			nullString(v.PersonaVersionID), cfg, s.db.d.timeArg(v.CreatedAt)); err != nil {
+			(id, workspace_id, agent_id, number, note, persona_version_id, config, tools, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, v.ID, v.WorkspaceID, v.AgentID, v.Number, v.Note,
+			nullString(v.PersonaVersionID), cfg, tools, s.db.d.timeArg(v.CreatedAt)); err != nil {
 			return fmt.Errorf("store: insert agent version: %w", err)
 		}
 		return nil
@@ -236,7 +254,7 @@ func (s *AgentService) CreateAgentVersion(ctx context.Context, workspaceID, agen
 // sessions that ran them.
 func (s *AgentService) FindAgentVersion(ctx context.Context, workspaceID, agentID, versionID string) (*hyponema.AgentVersion, error) {
 	v, err := scanAgentVersion(s.db.read().queryRow(ctx, `SELECT v.id, v.workspace_id, v.agent_id, v.number, v.note,
-		v.persona_version_id, v.config, v.created_at
+		v.persona_version_id, v.config, v.tools, v.created_at
 		FROM agent_versions v JOIN agents a ON a.id = v.agent_id
 		WHERE v.id = ? AND v.agent_id = ? AND a.workspace_id = ? AND a.deleted_at IS NULL`, versionID, agentID, workspaceID))
 	if isNoRows(err) {

@@ -1,0 +1,268 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/hyponema/hyponema"
+)
+
+// ToolService stores tools and their attachment to agents' drafts.
+type ToolService struct{ db *DB }
+
+var _ hyponema.ToolService = (*ToolService)(nil)
+
+// NewToolService returns the tool service of db.
+func NewToolService(db *DB) *ToolService { return &ToolService{db: db} }
+
+func errToolNotFound() error { return hyponema.Errorf(hyponema.ENOTFOUND, "tool not found") }
+
+func errToolName() error {
+	return &hyponema.Error{Code: hyponema.ECONFLICT, Message: "name: the workspace has a tool of this name",
+		Fields: []hyponema.FieldError{{Loc: []string{"body", "name"}, Msg: "the workspace has a tool of this name", Type: "conflict"}}}
+}
+
+const toolColumns = `id, workspace_id, name, description, type, parameters, config, created_at, updated_at`
+
+func scanTool(row scanner) (*hyponema.Tool, error) {
+	var t hyponema.Tool
+	var params, cfg string
+	if err := row.Scan(&t.ID, &t.WorkspaceID, &t.Name, &t.Description, &t.Type, &params, &cfg,
+		timeCol{&t.CreatedAt}, timeCol{&t.UpdatedAt}); err != nil {
+		return nil, err
+	}
+	t.Parameters = json.RawMessage(params)
+	switch t.Type {
+	case hyponema.ToolHTTP:
+		t.HTTP = &hyponema.HTTPToolConfig{}
+		if err := decodeJSON([]byte(cfg), t.HTTP); err != nil {
+			return nil, err
+		}
+	case hyponema.ToolMCP:
+		t.MCP = &hyponema.MCPToolConfig{}
+		if err := decodeJSON([]byte(cfg), t.MCP); err != nil {
+			return nil, err
+		}
+	}
+	t.Normalize()
+	return &t, nil
+}
+
+// toolConfig renders the configuration of the tool's type.
+func toolConfig(t *hyponema.Tool) (string, error) {
+	if t.Type == hyponema.ToolHTTP {
+		return encodeJSON(t.HTTP)
+	}
+	return encodeJSON(t.MCP)
+}
+
+// compactSchema stores a schema compacted but otherwise as given.
+func compactSchema(p json.RawMessage) (string, error) {
+	b, err := json.Marshal(p) // compacts; Validate has checked that it parses
+	if err != nil {
+		return "", err
+	}
+	if hasEscapedNUL(string(b)) {
+		var v hyponema.Validation
+		v.Add("invalid", "must not contain NUL characters", "parameters")
+		return "", v.Err()
+	}
+	return string(b), nil
+}
+
+// CreateTool implements hyponema.ToolService.
+func (s *ToolService) CreateTool(ctx context.Context, t *hyponema.Tool) error {
+	t.Normalize()
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	params, err := compactSchema(t.Parameters)
+	if err != nil {
+		return err
+	}
+	cfg, err := toolConfig(t)
+	if err != nil {
+		return err
+	}
+	t.ID, t.CreatedAt = hyponema.NewID(hyponema.PrefixTool), now()
+	t.UpdatedAt, t.Parameters = t.CreatedAt, json.RawMessage(params)
+	at := s.db.d.timeArg(t.CreatedAt)
+	_, err = s.db.write().exec(ctx, `INSERT INTO tools (`+toolColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.WorkspaceID, t.Name, t.Description, t.Type, params, cfg, at, at)
+	switch {
+	case err == nil:
+		return nil
+	case s.db.d.isForeignKey(err):
+		return errWorkspaceNotFound()
+	case s.db.d.isUnique(err):
+		return errToolName()
+	default:
+		return fmt.Errorf("store: insert tool: %w", err)
+	}
+}
+
+// FindTool implements hyponema.ToolService.
+func (s *ToolService) FindTool(ctx context.Context, workspaceID, id string) (*hyponema.Tool, error) {
+	return findTool(ctx, s.db.read(), workspaceID, id, "")
+}
+
+func findTool(ctx context.Context, c conn, workspaceID, id, lock string) (*hyponema.Tool, error) {
+	t, err := scanTool(c.queryRow(ctx, `SELECT `+toolColumns+` FROM tools WHERE workspace_id = ? AND id = ?`+lock, workspaceID, id))
+	if isNoRows(err) {
+		return nil, errToolNotFound()
+	} else if err != nil {
+		return nil, fmt.Errorf("store: find tool: %w", err)
+	}
+	return t, nil
+}
+
+// ListTools implements hyponema.ToolService.
+func (s *ToolService) ListTools(ctx context.Context, workspaceID string, opt hyponema.PageOptions) (hyponema.Page[*hyponema.Tool], error) {
+	return list(ctx, s.db, opt, `SELECT `+toolColumns+` FROM tools WHERE workspace_id = ?`, []any{workspaceID},
+		scanTool, func(t *hyponema.Tool) string { return t.ID })
+}
+
+// UpdateTool implements hyponema.ToolService.
+func (s *ToolService) UpdateTool(ctx context.Context, workspaceID, id string, p hyponema.ToolPatch) (*hyponema.Tool, error) {
+	var t *hyponema.Tool
+	err := s.db.inTx(ctx, func(tx conn) error {
+		var err error
+		if t, err = findTool(ctx, tx, workspaceID, id, s.db.d.forUpdate); err != nil {
+			return err
+		}
+		if p.Name != nil {
+			t.Name = *p.Name
+		}
+		if p.Description != nil {
+			t.Description = *p.Description
+		}
+		if p.Parameters != nil {
+			t.Parameters = *p.Parameters
+		}
+		if p.HTTP != nil {
+			t.HTTP = p.HTTP
+		}
+		if p.MCP != nil {
+			t.MCP = p.MCP
+		}
+		t.Normalize()
+		if err := t.Validate(); err != nil {
+			return err
+		}
+		params, err := compactSchema(t.Parameters)
+		if err != nil {
+			return err
+		}
+		cfg, err := toolConfig(t)
+		if err != nil {
+			return err
+		}
+		t.Parameters, t.UpdatedAt = json.RawMessage(params), now()
+		_, err = tx.exec(ctx, `UPDATE tools SET name = ?, description = ?, parameters = ?, config = ?, updated_at = ? WHERE id = ?`,
+			t.Name, t.Description, params, cfg, s.db.d.timeArg(t.UpdatedAt), t.ID)
+		if s.db.d.isUnique(err) {
+			return errToolName()
+		} else if err != nil {
+			return fmt.Errorf("store: update tool: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// DeleteTool implements hyponema.ToolService. Its attachments go with it
+// (ON DELETE CASCADE); agent versions keep their copies.
+func (s *ToolService) DeleteTool(ctx context.Context, workspaceID, id string) error {
+	res, err := s.db.write().exec(ctx, `DELETE FROM tools WHERE workspace_id = ? AND id = ?`, workspaceID, id)
+	if err != nil {
+		return fmt.Errorf("store: delete tool: %w", err)
+	}
+	if n, err := rowsAffected(res); err != nil {
+		return err
+	} else if n == 0 {
+		return errToolNotFound()
+	}
+	return nil
+}
+
+// AttachTool implements hyponema.ToolService.
+func (s *ToolService) AttachTool(ctx context.Context, workspaceID, agentID, toolID string) error {
+	return s.db.inTx(ctx, func(tx conn) error {
+		if _, err := findAgent(ctx, tx, workspaceID, agentID, s.db.d.forUpdate); err != nil {
+			return err
+		}
+		t, err := findTool(ctx, tx, workspaceID, toolID, s.db.d.forShare)
+		if err != nil {
+			return err
+		}
+		attached, err := agentTools(ctx, tx, workspaceID, agentID)
+		if err != nil {
+			return err
+		}
+		for _, a := range attached {
+			if a.ID == t.ID {
+				return nil
+			}
+			if a.Name == t.Name {
+				return hyponema.Errorf(hyponema.ECONFLICT, "the agent has another tool named %s attached", t.Name)
+			}
+		}
+		if len(attached) >= hyponema.MaxToolsPerAgent {
+			var v hyponema.Validation
+			v.Add("too_long", fmt.Sprintf("an agent may have at most %d tools", hyponema.MaxToolsPerAgent), "tool_id")
+			return v.Err()
+		}
+		if _, err := tx.exec(ctx, `INSERT INTO agent_tools (agent_id, tool_id, workspace_id, position, created_at)
+			VALUES (?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM agent_tools WHERE agent_id = ?), ?)`,
+			agentID, toolID, workspaceID, agentID, s.db.d.timeArg(now())); err != nil {
+			return fmt.Errorf("store: attach tool: %w", err)
+		}
+		return nil
+	})
+}
+
+// DetachTool implements hyponema.ToolService.
+func (s *ToolService) DetachTool(ctx context.Context, workspaceID, agentID, toolID string) error {
+	res, err := s.db.write().exec(ctx, `DELETE FROM agent_tools WHERE workspace_id = ? AND agent_id = ? AND tool_id = ?`,
+		workspaceID, agentID, toolID)
+	if err != nil {
+		return fmt.Errorf("store: detach tool: %w", err)
+	}
+	if n, err := rowsAffected(res); err != nil {
+		return err
+	} else if n == 0 {
+		return hyponema.Errorf(hyponema.ENOTFOUND, "the tool is not attached to the agent")
+	}
+	return nil
+}
+
+// ListAgentTools implements hyponema.ToolService.
+func (s *ToolService) ListAgentTools(ctx context.Context, workspaceID, agentID string) ([]*hyponema.Tool, error) {
+	if _, err := findAgent(ctx, s.db.read(), workspaceID, agentID, ""); err != nil {
+		return nil, err
+	}
+	return agentTools(ctx, s.db.read(), workspaceID, agentID)
+}
+
+func agentTools(ctx context.Context, c conn, workspaceID, agentID string) ([]*hyponema.Tool, error) {
+	rows, err := c.query(ctx, `SELECT t.id, t.workspace_id, t.name, t.description, t.type, t.parameters, t.config,
+		t.created_at, t.updated_at FROM agent_tools a JOIN tools t ON t.id = a.tool_id
+		WHERE a.workspace_id = ? AND a.agent_id = ? ORDER BY a.position`, workspaceID, agentID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list agent tools: %w", err)
+	}
+	defer rows.Close()
+	tools := []*hyponema.Tool{}
+	for rows.Next() {
+		t, err := scanTool(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list agent tools: %w", err)
+		}
+		tools = append(tools, t)
+	}
+	return tools, rows.Err()
+}
