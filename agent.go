@@ -23,6 +23,8 @@ const (
 	DefaultFirstTokenTimeoutMS      = 20_000
 	DefaultTurnTimeoutSeconds       = 120
 	DefaultHistoryTokenBudget       = 8000
+	DefaultMaxToolRounds            = 8
+	DefaultToolTimeoutSeconds       = 60
 )
 
 var modelPattern = regexp.MustCompile(`^([a-z0-9][a-z0-9_-]*)/([^\s/\x00-\x1f\x7f][^\s\x00-\x1f\x7f]{0,199})$`)
@@ -62,7 +64,20 @@ type AgentConfig struct {
 	FirstTokenTimeoutMS      int `json:"first_token_timeout_ms" doc:"How long the model may take to start answering; past it the reply fails with provider_timeout."`
 	TurnTimeoutSeconds       int `json:"turn_timeout_seconds" doc:"How long one reply may take in all."`
 	HistoryTokenBudget       int `json:"history_token_budget" doc:"Roughly how many tokens of earlier conversation are sent to the model; the oldest turns are dropped first, the system prompt never."`
+
+	// Tools: the attached ones live in /agents/{id}/tools; these are the
+	// built-in ones and the loop's bounds.
+	BuiltinTools       []string `json:"builtin_tools" doc:"Built-in tools the agent may use: end_session (it closes the conversation politely) and transfer (it hands the conversation, transcript and all, to another agent of transfer_agent_ids)."`
+	TransferAgentIDs   []string `json:"transfer_agent_ids" doc:"The agents (agt_…) that the transfer tool may hand over to; they must have a published version."`
+	MaxToolRounds      int      `json:"max_tool_rounds" doc:"How many rounds of tool calls one reply may make; then the model must answer without tools."`
+	ToolTimeoutSeconds int      `json:"tool_timeout_seconds" doc:"How long all tool calls of one reply may take together."`
 }
+
+// Built-in tools.
+const (
+	BuiltinEndSession = "end_session"
+	BuiltinTransfer   = "transfer"
+)
 
 // Normalize fills defaults and puts fields in canonical form.
 func (c *AgentConfig) Normalize() {
@@ -74,6 +89,14 @@ func (c *AgentConfig) Normalize() {
 	defaultInt(&c.FirstTokenTimeoutMS, DefaultFirstTokenTimeoutMS)
 	defaultInt(&c.TurnTimeoutSeconds, DefaultTurnTimeoutSeconds)
 	defaultInt(&c.HistoryTokenBudget, DefaultHistoryTokenBudget)
+	defaultInt(&c.MaxToolRounds, DefaultMaxToolRounds)
+	defaultInt(&c.ToolTimeoutSeconds, DefaultToolTimeoutSeconds)
+	if c.BuiltinTools == nil {
+		c.BuiltinTools = []string{}
+	}
+	if c.TransferAgentIDs == nil {
+		c.TransferAgentIDs = []string{}
+	}
 	if c.Model == "" {
 		c.Model = DefaultModel
 	}
@@ -137,6 +160,21 @@ func (c *AgentConfig) Validate() error {
 	validateRange(&v, c.FirstTokenTimeoutMS, 100, 600_000, "first_token_timeout_ms")
 	validateRange(&v, c.TurnTimeoutSeconds, 1, 3600, "turn_timeout_seconds")
 	validateRange(&v, c.HistoryTokenBudget, 100, 2_000_000, "history_token_budget")
+	validateRange(&v, c.MaxToolRounds, 1, 32, "max_tool_rounds")
+	validateRange(&v, c.ToolTimeoutSeconds, 1, 600, "tool_timeout_seconds")
+	for i, b := range c.BuiltinTools {
+		if b != BuiltinEndSession && b != BuiltinTransfer {
+			v.Add("invalid", "must be end_session or transfer", "builtin_tools", fmt.Sprint(i))
+		}
+	}
+	if len(c.TransferAgentIDs) > MaxToolsPerAgent {
+		v.Add("too_long", fmt.Sprintf("must have at most %d agents", MaxToolsPerAgent), "transfer_agent_ids")
+	}
+	for i, id := range c.TransferAgentIDs {
+		if !HasPrefix(id, PrefixAgent) {
+			v.Add("invalid", "must be an agent ID (agt_…)", "transfer_agent_ids", fmt.Sprint(i))
+		}
+	}
 	return v.Err()
 }
 
@@ -203,6 +241,10 @@ type AgentPatch struct {
 	FirstTokenTimeoutMS      *int               `json:"first_token_timeout_ms,omitempty"`
 	TurnTimeoutSeconds       *int               `json:"turn_timeout_seconds,omitempty"`
 	HistoryTokenBudget       *int               `json:"history_token_budget,omitempty"`
+	BuiltinTools             *[]string          `json:"builtin_tools,omitempty"`
+	TransferAgentIDs         *[]string          `json:"transfer_agent_ids,omitempty"`
+	MaxToolRounds            *int               `json:"max_tool_rounds,omitempty"`
+	ToolTimeoutSeconds       *int               `json:"tool_timeout_seconds,omitempty"`
 }
 
 // Apply copies the patch's set fields onto c.
@@ -223,6 +265,10 @@ func (p *AgentPatch) Apply(c *AgentConfig) {
 	set(&c.FirstTokenTimeoutMS, p.FirstTokenTimeoutMS)
 	set(&c.TurnTimeoutSeconds, p.TurnTimeoutSeconds)
 	set(&c.HistoryTokenBudget, p.HistoryTokenBudget)
+	set(&c.BuiltinTools, p.BuiltinTools)
+	set(&c.TransferAgentIDs, p.TransferAgentIDs)
+	set(&c.MaxToolRounds, p.MaxToolRounds)
+	set(&c.ToolTimeoutSeconds, p.ToolTimeoutSeconds)
 }
 
 func set[T any](dst *T, src *T) {

@@ -194,6 +194,11 @@ type SessionService interface {
 	// ended session is returned unchanged. Returns ENOTFOUND.
 	EndSession(ctx context.Context, workspaceID, id, reason string, t time.Time, events func(*Session) []*SessionEvent) (s *Session, ended bool, err error)
 
+	// TransferSession hands an active session over to another agent's
+	// version: later turns run it; the transcript stays. Returns
+	// ENOTFOUND, ESESSIONENDED, EINVALID (the version is not the agent's).
+	TransferSession(ctx context.Context, workspaceID, sessionID, agentID, versionID string) (*Session, error)
+
 	// ListExpiredSessions returns up to limit active sessions that, at now,
 	// passed their inactivity timeout or maximum duration.
 	ListExpiredSessions(ctx context.Context, now time.Time, limit int) ([]*Session, error)

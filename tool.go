@@ -190,10 +190,10 @@ func CompileToolSchema(schema json.RawMessage) (*jsonschema.Schema, error) {
 	}
 	c := jsonschema.NewCompiler()
 	c.UseLoader(noLoader{})
-	if err := c.AddResource("tool.json", doc); err != nil {
+	if err := c.AddResource("urn:hyponema:tool-parameters", doc); err != nil {
 		return nil, err
 	}
-	return c.Compile("tool.json")
+	return c.Compile("urn:hyponema:tool-parameters")
 }
 
 // noLoader refuses every $ref to a resource outside the schema.
@@ -290,4 +290,16 @@ type ToolService interface {
 	// ListAgentTools lists the tools attached to the agent's draft, in the
 	// order they were attached.
 	ListAgentTools(ctx context.Context, workspaceID, agentID string) ([]*Tool, error)
+}
+
+// ToolCaller runs tools for the conversation engine.
+type ToolCaller interface {
+	// Functions returns the functions that t gives the model: itself for
+	// an http tool; its server's tools (those its tool_names let through)
+	// for an mcp tool.
+	Functions(ctx context.Context, t *Tool) ([]ToolDefinition, error)
+	// Call runs function name, one of Functions(t), with arguments that
+	// the engine has validated. A tool's own failure is a ToolResult with
+	// IsError; an error is for the caller's bugs and broken wiring.
+	Call(ctx context.Context, workspaceID string, t *Tool, name string, args json.RawMessage) (ToolResult, error)
 }

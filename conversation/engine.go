@@ -39,6 +39,12 @@ type Engine struct {
 	Bus      hyponema.EventBus
 	Logger   *slog.Logger
 
+	// Tools runs the tools attached to agent versions; nil runs none
+	// (built-in tools still work).
+	Tools hyponema.ToolCaller
+	// WorkspaceEvents records tool.failed for webhooks; nil records none.
+	WorkspaceEvents hyponema.EventLog
+
 	// FlushInterval is how often a running turn stores its deltas.
 	FlushInterval time.Duration
 	// TurnLease is how long a turn's claim on its session lasts without
@@ -53,6 +59,7 @@ type Engine struct {
 	mu       sync.Mutex
 	turns    map[string]*turn // running turns by session ID
 	versions sync.Map         // agent version ID → *pinned (immutable)
+	schemas  sync.Map         // sha256 of a tool's parameters → *jsonschema.Schema
 	locks    [64]sync.Mutex   // per-session (striped) seq allocation outside turns
 
 	ctx    context.Context // the engine's life; turns run under it

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/hyponema/hyponema"
@@ -72,6 +74,9 @@ type turn struct {
 	// finalStored is set once the last events are stored and the claim
 	// released with them: the turn is over but for its cleanup here.
 	finalStored atomic.Bool
+
+	toolTime time.Duration // spent in tool calls so far (generate's goroutine only)
+	endAfter atomic.Bool   // the agent called end_session
 }
 
 // Send stores the user's message and starts the assistant's reply, which
@@ -199,6 +204,17 @@ func (t *turn) run(start time.Time) {
 		for _, ev := range last {
 			t.e.Bus.Publish(ev)
 		}
+		if t.endAfter.Load() && t.err == nil {
+			// The agent closed the conversation: end it now that its
+			// goodbye is stored and sent.
+			t.e.wg.Go(func() {
+				ctx, cancel := context.WithTimeout(t.e.ctx, 10*time.Second)
+				defer cancel()
+				if _, err := t.e.EndSession(ctx, t.session.WorkspaceID, t.session.ID, hyponema.EndedByAgent); err != nil && ctx.Err() == nil {
+					t.e.Logger.WarnContext(ctx, "ending the session for the agent", "session_id", t.session.ID, "error", err)
+				}
+			})
+		}
 	}()
 	cfg := t.pinned.version.Config
 	ctx, cancel := context.WithTimeout(t.ctx, time.Duration(cfg.TurnTimeoutSeconds)*time.Second)
@@ -259,7 +275,9 @@ func (t *turn) background(stop <-chan struct{}) {
 	}
 }
 
-// generate streams the model's reply into t.reply, publishing deltas.
+// generate streams the model's reply into t.reply, publishing deltas, and
+// runs the tools it calls, round after round, until it answers without
+// calling any (or the rounds run out, when it must answer without tools).
 func (t *turn) generate(ctx context.Context, start time.Time) (*hyponema.Usage, *int, error) {
 	e := t.e
 	cfg := t.pinned.version.Config
@@ -279,43 +297,98 @@ func (t *turn) generate(ctx context.Context, start time.Time) (*hyponema.Usage, 
 		MaxOutputTokens:   cfg.MaxOutputTokens,
 		FirstTokenTimeout: time.Duration(cfg.FirstTokenTimeoutMS) * time.Millisecond,
 	}
-	stream, err := llm.StreamChat(ctx, req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer stream.Close()
+	ts := t.toolset(ctx)
 	var usage *hyponema.Usage
 	var ttft *int
+	for round := 0; ; round++ {
+		offer := len(ts.defs) > 0 && round < cfg.MaxToolRounds && !t.endAfter.Load()
+		req.Tools = nil
+		if offer {
+			req.Tools = ts.defs
+		}
+		text, calls, err := t.stream(ctx, llm, req, start, &ttft, &usage)
+		if err != nil || len(calls) == 0 || !offer {
+			return usage, ttft, err
+		}
+		if <-t.userStored; t.userErr != nil {
+			return usage, ttft, t.userErr
+		}
+		req.Messages = append(req.Messages, hyponema.ChatMessage{Role: hyponema.RoleAssistant, Text: text, ToolCalls: calls})
+		req.Messages = append(req.Messages, t.runTools(ctx, ts, calls)...)
+	}
+}
+
+// stream runs one model call, publishing its text as deltas of the reply,
+// and returns its text and tool calls.
+func (t *turn) stream(ctx context.Context, llm hyponema.LLM, req *hyponema.ChatRequest, start time.Time,
+	ttft **int, usage **hyponema.Usage) (string, []hyponema.ToolCall, error) {
+	e := t.e
+	stream, err := llm.StreamChat(ctx, req)
+	if err != nil {
+		return "", nil, err
+	}
+	defer stream.Close()
+	var text strings.Builder
+	var calls []hyponema.ToolCall
+	var last *hyponema.Usage // a stream's usage comes whole with its last chunk
+	defer func() { *usage = addUsage(*usage, last) }()
 	for {
 		chunk, err := stream.Next()
 		if err == io.EOF {
-			return usage, ttft, nil
+			return text.String(), calls, nil
 		} else if err != nil {
-			return usage, ttft, err
+			return text.String(), calls, err
 		}
 		if chunk.Usage != nil {
-			usage = chunk.Usage
+			last = chunk.Usage
 		}
+		calls = append(calls, chunk.ToolCalls...)
 		if chunk.Text == "" {
 			continue
 		}
-		if ttft == nil {
+		if *ttft == nil {
 			<-t.userStored
 			if t.userErr != nil {
-				return usage, ttft, t.userErr
+				return text.String(), calls, t.userErr
 			}
 		}
 		t.mu.Lock()
-		if ttft == nil {
+		if *ttft == nil {
 			ms := int(e.Now().Sub(start).Milliseconds())
-			ttft = &ms
+			*ttft = &ms
 		}
-		t.reply.Text += chunk.Text
-		ev := t.event(hyponema.EventMessageDelta, delta{MessageID: t.reply.ID, Delta: chunk.Text})
+		d := chunk.Text
+		if text.Len() == 0 && t.reply.Text != "" && !endsInSpace(t.reply.Text) {
+			d = "\n\n" + d // a new round's text: a new paragraph of the reply
+		}
+		text.WriteString(chunk.Text)
+		t.reply.Text += d
+		ev := t.event(hyponema.EventMessageDelta, delta{MessageID: t.reply.ID, Delta: d})
 		t.pending = append(t.pending, ev)
 		e.Bus.Publish(ev)
 		t.mu.Unlock()
 	}
+}
+
+func endsInSpace(s string) bool {
+	r, _ := utf8.DecodeLastRuneInString(s)
+	return unicode.IsSpace(r)
+}
+
+// addUsage sums the usage of a turn's model calls.
+func addUsage(a, b *hyponema.Usage) *hyponema.Usage {
+	if a == nil {
+		if b == nil {
+			return nil
+		}
+		c := *b
+		return &c
+	}
+	if b != nil {
+		a.InputTokens += b.InputTokens
+		a.OutputTokens += b.OutputTokens
+	}
+	return a
 }
 
 type delta struct {

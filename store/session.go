@@ -457,6 +457,33 @@ func (s *SessionService) EndSession(ctx context.Context, workspaceID, id, reason
 	return sess, ended, nil
 }
 
+// TransferSession implements hyponema.SessionService.
+func (s *SessionService) TransferSession(ctx context.Context, workspaceID, sessionID, agentID, versionID string) (*hyponema.Session, error) {
+	var sess *hyponema.Session
+	err := s.db.inTx(ctx, func(tx conn) error {
+		var err error
+		if sess, err = findSession(ctx, tx, workspaceID, sessionID, s.db.d.forUpdate); err != nil {
+			return err
+		}
+		if sess.Status == hyponema.SessionEnded {
+			return errSessionEnded()
+		}
+		if err := checkAgentVersion(ctx, tx, workspaceID, agentID, versionID); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `UPDATE sessions SET agent_id = ?, agent_version_id = ? WHERE id = ?`,
+			agentID, versionID, sess.ID); err != nil {
+			return fmt.Errorf("store: transfer session: %w", err)
+		}
+		sess.AgentID, sess.AgentVersionID = agentID, versionID
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
 // Bounds of ListExpiredSessions' limit, for a caller that passes none.
 const (
 	defaultExpiredLimit = 100

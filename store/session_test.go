@@ -604,3 +604,37 @@ func TestReleaseExpiredTurns(t *testing.T) {
 		wantCode(t, e.sessions.ClaimTurn(ctx, e.ws.ID, b.ID, "trn_b2", now.Add(time.Minute)), hyponema.ECONFLICT)
 	})
 }
+
+func TestTransferSession(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		e := newSessionEnv(t, db)
+		s := e.mustSession(t, e.newSession(t0), nil)
+		b := mustAgent(t, db, e.ws.ID, hyponema.AgentConfig{})
+		bv, err := store.NewAgentService(db).CreateAgentVersion(ctx, e.ws.ID, b.ID, "")
+		must(t, err)
+		got, err := e.sessions.TransferSession(ctx, e.ws.ID, s.ID, b.ID, bv.ID)
+		must(t, err)
+		if got.AgentID != b.ID || got.AgentVersionID != bv.ID {
+			t.Fatalf("transferred %+v", got)
+		}
+		found := e.mustFind(t, s.ID)
+		if found.AgentID != b.ID || found.AgentVersionID != bv.ID {
+			t.Errorf("stored %+v", found)
+		}
+		// A version of another agent, or of another workspace: refused.
+		_, err = e.sessions.TransferSession(ctx, e.ws.ID, s.ID, b.ID, e.version.ID)
+		wantCode(t, err, hyponema.EINVALID)
+		other := e.otherEnv(t)
+		_, err = e.sessions.TransferSession(ctx, e.ws.ID, s.ID, other.agent.ID, other.version.ID)
+		if err == nil {
+			t.Error("transferred to another workspace's agent")
+		}
+		_, err = e.sessions.TransferSession(ctx, other.ws.ID, s.ID, other.agent.ID, other.version.ID)
+		wantCode(t, err, hyponema.ENOTFOUND)
+		_, _, err = e.sessions.EndSession(ctx, e.ws.ID, s.ID, hyponema.EndedByAPI, t0, nil)
+		must(t, err)
+		_, err = e.sessions.TransferSession(ctx, e.ws.ID, s.ID, b.ID, bv.ID)
+		wantCode(t, err, hyponema.ESESSIONENDED)
+	})
+}
