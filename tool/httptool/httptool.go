@@ -72,8 +72,8 @@ import (
 // Limits of a call. A tool's timeout_ms and max_response_bytes choose
 // within them; zero means the default.
 const (
-	DefaultTimeout          = 10 * time.Second
-	MaxTimeout              = 60 * time.Second
+	DefaultTimeout          = hyponema.DefaultToolTimeoutMS * time.Millisecond
+	MaxTimeout              = hyponema.MaxToolTimeoutMS * time.Millisecond
 	DefaultMaxResponseBytes = 64 << 10
 	MaxResponseBytes        = 1 << 20
 	// MaxContentBytes is the most of an answer that the model is given;
@@ -173,7 +173,7 @@ func (c *call) limits() {
 		c.maxBytes = DefaultMaxResponseBytes
 	}
 	c.maxBytes = min(c.maxBytes, MaxResponseBytes)
-	c.method = c.cfg.Method
+	c.method = strings.ToUpper(c.cfg.Method) // as Tool.Normalize stores it
 	if c.method == "" {
 		c.method = http.MethodPost
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -259,12 +260,12 @@ func TestCallPOSTBodyTemplate(t *testing.T) {
 func TestCallPOSTArgumentsBody(t *testing.T) {
 	s := serve(t, "127.0.0.1:0", jsonAnswer(`{"ok":true}`))
 	r, _ := newRunner(t, nil)
-	for _, method := range []string{"", "POST", "PUT", "PATCH"} {
+	for _, method := range []string{"", "POST", "PUT", "PATCH", "patch"} {
 		res := call(t, r, httpTool(hyponema.HTTPToolConfig{Method: method, URL: s.URL + "/orders/{{id}}"}),
 			`{"id":"o1","status":"paid","html":"<&>","n":1.50,"items":[{"sku":"A"}]}`)
 		wantOK(t, res, `{"ok":true}`)
 		got := s.last(t)
-		wantMethod := method
+		wantMethod := strings.ToUpper(method)
 		if method == "" {
 			wantMethod = "POST"
 		}
@@ -686,7 +687,9 @@ func TestValidateConfig(t *testing.T) {
 		{"GET with query args", hyponema.HTTPToolConfig{Method: "GET", URL: "http://api.example.com/search"}, nil, ""},
 		{"literal fragment", hyponema.HTTPToolConfig{URL: "http://api.example.com/x#top"}, nil, ""},
 
-		{"lower-case method", hyponema.HTTPToolConfig{Method: "get", URL: "https://a.example/"}, []string{"body", "http", "method"}, "must be one of"},
+		{"lower-case method", hyponema.HTTPToolConfig{Method: "get", URL: "https://a.example/"}, nil, ""},
+		{"lower-case GET with body", hyponema.HTTPToolConfig{Method: "get", URL: "https://a.example/", Body: "{}"}, []string{"body", "http", "body"}, "only sent with POST"},
+		{"too many headers", hyponema.HTTPToolConfig{URL: "https://a.example/", Headers: manyHeaders(hyponema.MaxToolHeaders + 1)}, []string{"body", "http", "headers"}, "at most 20"},
 		{"TRACE", hyponema.HTTPToolConfig{Method: "TRACE", URL: "https://a.example/"}, []string{"body", "http", "method"}, "must be one of"},
 		{"no URL", hyponema.HTTPToolConfig{}, []string{"body", "http", "url"}, "is required"},
 		{"relative URL", hyponema.HTTPToolConfig{URL: "/orders/{{order_id}}"}, []string{"body", "http", "url"}, "absolute http or https"},
@@ -707,7 +710,7 @@ func TestValidateConfig(t *testing.T) {
 		{"bad placeholder", hyponema.HTTPToolConfig{URL: "https://a.example/{{order id}}"}, []string{"body", "http", "url"}, "is not a placeholder"},
 		{"unclosed", hyponema.HTTPToolConfig{URL: "https://a.example/{{order_id"}, []string{"body", "http", "url"}, "not closed"},
 		{"dot segment", hyponema.HTTPToolConfig{URL: "https://a.example/a/../admin"}, []string{"body", "http", "url"}, `".."`},
-		{"long URL", hyponema.HTTPToolConfig{URL: "https://a.example/" + strings.Repeat("a", httptool.MaxURLLen)}, []string{"body", "http", "url"}, "at most"},
+		{"long URL", hyponema.HTTPToolConfig{URL: "https://a.example/" + strings.Repeat("a", hyponema.MaxWebhookURLLen)}, []string{"body", "http", "url"}, "at most"},
 
 		{"body on GET", hyponema.HTTPToolConfig{Method: "GET", URL: "https://a.example/", Body: `{}`}, []string{"body", "http", "body"}, "only sent with POST"},
 		{"body on DELETE", hyponema.HTTPToolConfig{Method: "DELETE", URL: "https://a.example/", Body: `{}`}, []string{"body", "http", "body"}, "only sent with POST"},
@@ -771,6 +774,14 @@ func TestValidateConfig(t *testing.T) {
 	if err := httptool.ValidateConfig(&hyponema.HTTPToolConfig{URL: "https://a.example/{{order_id}}"}, nil); hyponema.ErrorCode(err) != hyponema.EINVALID {
 		t.Errorf("no schema: %v", err)
 	}
+}
+
+func manyHeaders(n int) map[string]string {
+	h := make(map[string]string, n)
+	for i := range n {
+		h[fmt.Sprintf("X-H%d", i)] = "v"
+	}
+	return h
 }
 
 // BenchmarkCall shows the runner's cost per call over a plain GET of the

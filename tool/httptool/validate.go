@@ -6,21 +6,19 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/hyponema/hyponema"
 )
 
-// Limits of a tool's configuration.
+// Limits of a tool's configuration, beyond those of the domain
+// (hyponema.MaxToolHeaders, MaxToolTimeoutMS, MaxWebhookURLLen), which
+// ValidateConfig applies too.
 const (
-	MaxURLLen           = 2048
 	MaxBodyTemplateLen  = 64 << 10
-	MaxHeaders          = 50
 	MaxHeaderValueLen   = 4096
 	MaxResponseFields   = 50
 	MaxResponseFieldLen = 200
-	maxTimeoutMS        = int(MaxTimeout / time.Millisecond)
 )
 
 // ValidateConfig checks an HTTP tool's configuration when it is saved,
@@ -49,7 +47,7 @@ func ValidateConfig(c *hyponema.HTTPToolConfig, params json.RawMessage) error {
 		}
 	}
 
-	method := c.Method
+	method := strings.ToUpper(c.Method) // as Tool.Normalize stores it
 	switch method {
 	case "":
 		method = http.MethodPost
@@ -61,8 +59,8 @@ func ValidateConfig(c *hyponema.HTTPToolConfig, params json.RawMessage) error {
 	switch {
 	case strings.TrimSpace(c.URL) == "":
 		v.Add("missing", "is required", "http", "url")
-	case len(c.URL) > MaxURLLen:
-		v.Add("too_long", fmt.Sprintf("must be at most %d characters", MaxURLLen), "http", "url")
+	case len(c.URL) > hyponema.MaxWebhookURLLen:
+		v.Add("too_long", fmt.Sprintf("must be at most %d bytes", hyponema.MaxWebhookURLLen), "http", "url")
 	default:
 		if msg := checkURL(c.URL); msg != "" {
 			v.Add("invalid", msg, "http", "url")
@@ -93,8 +91,8 @@ func ValidateConfig(c *hyponema.HTTPToolConfig, params json.RawMessage) error {
 		}
 	}
 
-	if len(c.Headers) > MaxHeaders {
-		v.Add("too_long", fmt.Sprintf("must have at most %d headers", MaxHeaders), "http", "headers")
+	if len(c.Headers) > hyponema.MaxToolHeaders {
+		v.Add("too_long", fmt.Sprintf("must have at most %d headers", hyponema.MaxToolHeaders), "http", "headers")
 	} else {
 		seen := make(map[string]bool)
 		for _, name := range sortedKeys(c.Headers) {
@@ -108,8 +106,8 @@ func ValidateConfig(c *hyponema.HTTPToolConfig, params json.RawMessage) error {
 		}
 	}
 
-	if c.TimeoutMS < 0 || c.TimeoutMS > maxTimeoutMS {
-		v.Add("out_of_range", fmt.Sprintf("must be between 1 and %d (0 means %d)", maxTimeoutMS, DefaultTimeout.Milliseconds()), "http", "timeout_ms")
+	if c.TimeoutMS < 0 || c.TimeoutMS > hyponema.MaxToolTimeoutMS {
+		v.Add("out_of_range", fmt.Sprintf("must be between 1 and %d (0 means %d)", hyponema.MaxToolTimeoutMS, hyponema.DefaultToolTimeoutMS), "http", "timeout_ms")
 	}
 	if c.MaxResponseBytes < 0 || c.MaxResponseBytes > MaxResponseBytes {
 		v.Add("out_of_range", fmt.Sprintf("must be between 1 and %d (0 means %d)", MaxResponseBytes, DefaultMaxResponseBytes), "http", "max_response_bytes")
