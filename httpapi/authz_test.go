@@ -36,8 +36,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 		webhookID, whsec := hook.str(t, "id"), hook.str(t, "secret")
 		event := ts.must(202, "POST", "/workspaces/"+a.ws+"/webhooks/"+webhookID+"/test", a.key, `{}`).str(t, "id")
 		delivery := recordDelivery(t, db, a.ws, webhookID, event, hyponema.DeliveryFailed)
-		secrets := []string{a.ws, persona, perv, agent, agv, keyID, session, webhookID, whsec, event, delivery,
-			"A agent", "A persona", "A second", "A session", "A secret question", "A hook", "a-hook"}
+		tool := ts.must(201, "POST", "/workspaces/"+a.ws+"/tools", a.key,
+			`{"name":"a_tool","description":"A tool","type":"mcp","mcp":{"url":"https://a-tool.example.com/mcp"}}`).str(t, "id")
+		ts.must(200, "POST", "/workspaces/"+a.ws+"/agents/"+agent+"/tools", a.key, `{"tool_id":"`+tool+`"}`)
+		const secretName, secretValue = "A_SECRET_NAME", "A-secret-value-0123"
+		ts.must(201, "PUT", "/workspaces/"+a.ws+"/secrets/"+secretName, a.key, `{"value":"`+secretValue+`"}`)
+		secrets := []string{a.ws, persona, perv, agent, agv, keyID, session, webhookID, whsec, event, delivery, tool,
+			"A agent", "A persona", "A second", "A session", "A secret question", "A hook", "a-hook", "A tool", "a-tool.example.com",
+			secretName, secretValue}
 
 		// ids says which of A's objects fill a route's {id} and {version_id}.
 		ids := func(path string) (id, version string) {
@@ -63,6 +69,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 			"POST /workspaces/{ws}/api-keys":               `{"name":"B key"}`,
 			"POST /workspaces/{ws}/webhooks":               `{"url":"http://127.0.0.1:9/b"}`,
 			"PATCH /workspaces/{ws}/webhooks/{webhook_id}": `{"enabled":false,"description":"hacked"}`,
+			"POST /workspaces/{ws}/tools":                  `{"name":"b_tool","type":"http","http":{"url":"https://example.com/b"}}`,
+			"PATCH /workspaces/{ws}/tools/{tool_id}":       `{"name":"hacked","description":"hacked"}`,
+			"POST /workspaces/{ws}/agents/{id}/tools":      `{"tool_id":"` + tool + `"}`,
+			"PUT /workspaces/{ws}/secrets/{name}":          `{"value":"hacked-by-B"}`,
 			"POST /sessions":                               `{"agent_id":"` + agent + `"}`,
 			"POST /sessions/{id}/messages":                 `{"text":"B was here"}`,
 		}
@@ -86,7 +96,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			id, version := ids(rt.path)
 			fill := func(ws string) string {
 				return strings.NewReplacer("{ws}", ws, "{id}", id, "{version_id}", version,
-					"{webhook_id}", webhookID, "{delivery_id}", delivery, "{event_id}", event).Replace(rt.path)
+					"{webhook_id}", webhookID, "{delivery_id}", delivery, "{event_id}", event,
+					"{tool_id}", tool, "{name}", secretName).Replace(rt.path)
 			}
 			if (strings.Contains(rt.path, "{id}") && id == "") || strings.Contains(fill("ws"), "{") {
 				t.Fatalf("no fixture for %s %s: add it to the matrix", rt.method, rt.path)
@@ -94,7 +105,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			// namesObject: the path holds one of A's IDs besides {ws}.
 			namesObject := strings.Contains(strings.ReplaceAll(rt.path, "{ws}", ""), "{")
 			body := bodies[rt.method+" "+rt.path]
-			if body == "" && (rt.method == "POST" || rt.method == "PATCH") {
+			if body == "" && (rt.method == "POST" || rt.method == "PATCH" || rt.method == "PUT") {
 				body = `{}`
 			}
 			workspaces := []string{a.ws, b.ws}
@@ -106,7 +117,19 @@ func TestAuthorizationMatrix(t *testing.T) {
 				r := ts.do(rt.method, path, b.key, body)
 				tested++
 				name := rt.method + " " + path + " with B's key"
+				// A secret's name is no ID: under B's own workspace it names
+				// B's own secret, which B may set (and then deletes, so that
+				// B's lists stay empty of the name).
+				ownSecret := rt.method == "PUT" && rt.path == "/workspaces/{ws}/secrets/{name}" && ws == b.ws
 				switch {
+				case ownSecret:
+					if r.status != http.StatusCreated {
+						t.Errorf("%s: status %d, want 201: %s", name, r.status, r.body)
+					}
+					if v, err := ts.srv.Secrets.ResolveSecret(t.Context(), b.ws, secretName); err != nil || v != "hacked-by-B" {
+						t.Errorf("B's secret of the same name is %q, %v", v, err)
+					}
+					ts.must(http.StatusNoContent, "DELETE", path, b.key, "")
 				case ws == a.ws || namesObject:
 					// Anything naming A's workspace or objects is not found.
 					if r.status != http.StatusNotFound {
@@ -125,6 +148,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 					}
 				}
 				for _, s := range secrets {
+					if ownSecret && s == secretName {
+						continue
+					}
 					if strings.Contains(string(r.body), s) {
 						t.Errorf("%s: response mentions A's %q: %s", name, s, r.body)
 					}
@@ -161,6 +187,15 @@ func TestAuthorizationMatrix(t *testing.T) {
 		ts.must(200, "GET", "/workspaces/"+a.ws+"/events/"+event, a.key, "")
 		if evs := ts.must(200, "GET", "/workspaces/"+a.ws+"/events?type=webhook.test", a.key, "").json(t)["data"].([]any); len(evs) != 1 {
 			t.Errorf("A has %d webhook.test events, want 1: B's test reached A's endpoint", len(evs))
+		}
+		if tl := ts.must(200, "GET", "/workspaces/"+a.ws+"/tools/"+tool, a.key, "").json(t); tl["name"] != "a_tool" || tl["description"] != "A tool" {
+			t.Errorf("A's tool was changed by B: %v", tl)
+		}
+		if tools := ts.must(200, "GET", "/workspaces/"+a.ws+"/agents/"+agent+"/tools", a.key, "").json(t)["data"].([]any); len(tools) != 1 {
+			t.Errorf("A's agent has %d tools, want 1", len(tools))
+		}
+		if v, err := ts.srv.Secrets.ResolveSecret(t.Context(), a.ws, secretName); err != nil || v != secretValue {
+			t.Errorf("A's secret is %q, %v", v, err)
 		}
 	})
 }

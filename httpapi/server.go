@@ -7,6 +7,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -52,6 +53,12 @@ type Server struct {
 	WebhookAdmin hyponema.WebhookAdmin
 	// Events is the workspace event log that webhooks deliver from.
 	Events hyponema.EventLog
+	// Secrets stores workspace secrets, which no response ever shows.
+	Secrets hyponema.SecretService
+	// Tools stores tools and their attachment to agents; ToolDiscoverer
+	// asks MCP servers what they offer (nil: discovery answers 503).
+	Tools          hyponema.ToolService
+	ToolDiscoverer hyponema.ToolDiscoverer
 	// Tokens signs and verifies session client tokens.
 	Tokens *clienttoken.Keyring
 	// Sealer encrypts the responses stored for Idempotency-Key replays;
@@ -225,7 +232,7 @@ func describe(o huma.Operation, description string) huma.Operation {
 func (s *Server) routes() {
 	api := s.api
 	const (
-		get, post, patch, del            = http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete
+		get, post, put, patch, del       = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
 		ok, created, accepted, noContent = http.StatusOK, http.StatusCreated, http.StatusAccepted, http.StatusNoContent
 	)
 
@@ -298,6 +305,37 @@ func (s *Server) routes() {
 		"Queues one more try of the same event (same webhook-id) at this endpoint, without further retries. 503 unavailable when this server does not deliver webhooks.")
 	redeliver.Errors = append(redeliver.Errors, http.StatusServiceUnavailable)
 	huma.Register(api, redeliver, s.redeliver)
+
+	const secrets = "/workspaces/{ws}/secrets"
+	huma.Register(api, describe(op(get, secrets, "list-secrets", "Secrets", "List the workspace's secrets, by name", ok),
+		"Names and times only: no response ever shows a secret's value."), s.listSecrets)
+	huma.Register(api, describe(op(get, secrets+"/{name}", "get-secret", "Secrets", "Get a secret, without its value", ok),
+		"Whether the secret exists and when its value last changed; never the value."), s.getSecret)
+	huma.Register(api, describe(createdOrReplaced(op(put, secrets+"/{name}", "set-secret", "Secrets", "Create a secret or replace its value", ok), registry, hyponema.Secret{}),
+		"201 when the secret is new, 200 when its value was replaced. The value is stored encrypted and used only by tools that name it in a header template ({{secrets.NAME}}) while they run; the answer, like every other, leaves it out."), s.setSecret)
+	huma.Register(api, op(del, secrets+"/{name}", "delete-secret", "Secrets", "Delete a secret", noContent), s.deleteSecret)
+
+	const tools = "/workspaces/{ws}/tools"
+	huma.Register(api, describe(op(post, tools, "create-tool", "Tools", "Create a tool", created),
+		"An http tool calls an API with the model's arguments; an mcp tool offers the tools of an MCP server. The name is the function name the model sees, unique in the workspace. Attach the tool to an agent to let its draft use it; a version keeps the tools as they were when it was made."), s.createTool)
+	huma.Register(api, describe(op(get, tools, "list-tools", "Tools", "List tools", ok),
+		"The workspace's tools, newest first."), s.listTools)
+	huma.Register(api, op(get, tools+"/{tool_id}", "get-tool", "Tools", "Get a tool", ok), s.getTool)
+	huma.Register(api, describe(op(patch, tools+"/{tool_id}", "update-tool", "Tools", "Change a tool", ok),
+		"Changes the fields given; http and mcp replace the whole configuration. The type cannot change. Agent versions keep the tool as it was when they were made."), s.updateTool)
+	huma.Register(api, describe(op(del, tools+"/{tool_id}", "delete-tool", "Tools", "Delete a tool", noContent),
+		"Deletes the tool and detaches it from every agent's draft; agent versions keep their copy."), s.deleteTool)
+	discover := describe(op(post, tools+"/{tool_id}/discover", "discover-tools", "Tools", "List the tools that an mcp tool's server offers", ok),
+		"Asks the MCP server which tools it offers, filtered by tool_names, as the model would see them. 422 for an http tool; 502 or 503 when the MCP server fails or cannot be reached, 503 also when this server does not discover MCP tools.")
+	discover.Errors = append(discover.Errors, http.StatusBadGateway, http.StatusServiceUnavailable)
+	huma.Register(api, discover, s.discoverTools)
+
+	huma.Register(api, describe(op(get, "/workspaces/{ws}/agents/{id}/tools", "list-agent-tools", "Agents", "List the tools attached to an agent's draft", ok),
+		"In the order they were attached. A version lists the tools it captured in its own tools field."), s.listAgentTools)
+	huma.Register(api, describe(op(post, "/workspaces/{ws}/agents/{id}/tools", "attach-agent-tool", "Agents", "Attach a tool to an agent's draft", ok),
+		fmt.Sprintf("Attaching an attached tool changes nothing. An agent may have at most %d tools. The answer lists the draft's tools.", hyponema.MaxToolsPerAgent)), s.attachTool)
+	huma.Register(api, describe(op(del, "/workspaces/{ws}/agents/{id}/tools/{tool_id}", "detach-agent-tool", "Agents", "Detach a tool from an agent's draft", noContent),
+		"Published versions keep the tools they captured."), s.detachTool)
 
 	huma.Register(api, describe(op(get, "/workspaces/{ws}/events", "list-workspace-events", "Events", "List the workspace's events", ok),
 		"What happened in the workspace, newest first: the events that webhooks deliver, each with the object it is about in data."), s.listWorkspaceEvents)

@@ -41,7 +41,9 @@ type tenant struct {
 	key string
 }
 
-func newTestServer(t testing.TB, db *store.DB) *testServer {
+// newTestServer serves the API over db; configure, if given, changes the
+// server before it serves its first request.
+func newTestServer(t testing.TB, db *store.DB, configure ...func(*httpapi.Server)) *testServer {
 	models := llm.NewRouter()
 	models.Register("local", local.New())
 	e := &conversation.Engine{
@@ -93,7 +95,16 @@ func newTestServer(t testing.TB, db *store.DB) *testServer {
 		t.Fatal(err)
 	}
 	s.Events = hooks
+	secretBox, err := seal.New("workspace secrets", seal.Key{ID: "k1", Secret: []byte(strings.Repeat("v", 32))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Secrets = store.NewSecretService(db, secretBox)
+	s.Tools = store.NewToolService(db)
 	s.Ready = db.Ping
+	for _, c := range configure {
+		c(s)
+	}
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		_ = s.Close(context.Background()) // ends open event streams
