@@ -303,3 +303,10 @@ type ToolCaller interface {
 	// IsError; an error is for the caller's bugs and broken wiring.
 	Call(ctx context.Context, workspaceID string, t *Tool, name string, args json.RawMessage) (ToolResult, error)
 }
+
+// ToolChecker checks a tool's configuration in the depth that only its
+// runner knows (templates, header names, the egress guard), when it is
+// saved. Returns EINVALID.
+type ToolChecker interface {
+	CheckTool(ctx context.Context, t *Tool) error
+}

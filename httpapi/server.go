@@ -59,6 +59,9 @@ type Server struct {
 	// asks MCP servers what they offer (nil: discovery answers 503).
 	Tools          hyponema.ToolService
 	ToolDiscoverer hyponema.ToolDiscoverer
+	// ToolChecker checks tools in depth when they are saved; nil skips
+	// that (the store's validation still runs).
+	ToolChecker hyponema.ToolChecker
 	// Tokens signs and verifies session client tokens.
 	Tokens *clienttoken.Keyring
 	// Sealer encrypts the responses stored for Idempotency-Key replays;

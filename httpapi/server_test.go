@@ -21,6 +21,8 @@ import (
 	"github.com/hyponema/hyponema/llm/local"
 	"github.com/hyponema/hyponema/seal"
 	"github.com/hyponema/hyponema/store"
+	"github.com/hyponema/hyponema/tool"
+	"github.com/hyponema/hyponema/tool/httptool"
 	"github.com/hyponema/hyponema/webhook"
 )
 
@@ -101,6 +103,9 @@ func newTestServer(t testing.TB, db *store.DB, configure ...func(*httpapi.Server
 	}
 	s.Secrets = store.NewSecretService(db, secretBox)
 	s.Tools = store.NewToolService(db)
+	// The real checker: templates and the egress guard (127.0.0.1 allowed,
+	// 127.0.0.2 not). MCP sessions are never opened by a check.
+	s.ToolChecker = &tool.Runner{HTTP: &httptool.Runner{Egress: allow}, Egress: allow}
 	s.Ready = db.Ping
 	for _, c := range configure {
 		c(s)

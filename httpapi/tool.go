@@ -111,6 +111,9 @@ func (s *Server) createTool(ctx context.Context, in *toolCreateInput) (*body[*hy
 	if p := in.Body.Parameters.raw(); p != nil {
 		t.Parameters = *p
 	}
+	if err := s.checkTool(ctx, t); err != nil {
+		return nil, err
+	}
 	if err := s.Tools.CreateTool(ctx, t); err != nil {
 		return nil, err
 	}
@@ -165,7 +168,48 @@ func (s *Server) updateTool(ctx context.Context, in *toolUpdateInput) (*body[*hy
 		HTTP:        in.Body.HTTP.config(),
 		MCP:         in.Body.MCP.config(),
 	}
+	if s.ToolChecker != nil && (p.Parameters != nil || p.HTTP != nil || p.MCP != nil) {
+		// The runner checks the tool as the patch would leave it.
+		t, err := s.Tools.FindTool(ctx, in.WS, in.ToolID)
+		if err != nil {
+			return nil, err
+		}
+		if p.Parameters != nil {
+			t.Parameters = *p.Parameters
+		}
+		if p.HTTP != nil {
+			t.HTTP = p.HTTP
+		}
+		if p.MCP != nil {
+			t.MCP = p.MCP
+		}
+		if err := s.checkTool(ctx, t); err != nil {
+			return nil, err
+		}
+	}
 	return reply(s.Tools.UpdateTool(ctx, in.WS, in.ToolID, p))
+}
+
+// checkTool validates t as the store will, then lets the runner check it
+// in depth (templates, headers, the egress guard) if one is wired.
+func (s *Server) checkTool(ctx context.Context, t *hyponema.Tool) error {
+	if s.ToolChecker == nil {
+		return nil
+	}
+	c := *t
+	if t.HTTP != nil {
+		h := *t.HTTP
+		c.HTTP = &h
+	}
+	if t.MCP != nil {
+		m := *t.MCP
+		c.MCP = &m
+	}
+	c.Normalize()
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return s.ToolChecker.CheckTool(ctx, &c)
 }
 
 func (s *Server) deleteTool(ctx context.Context, in *ToolPath) (*empty, error) {

@@ -6,11 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,159 +19,12 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/hyponema/hyponema/egress"
+	"github.com/hyponema/hyponema/internal/mcptest"
 )
 
 // These tests run the npm package @modelcontextprotocol/server-everything
 // (installed in e2e/ by `npm ci`) with node: a real MCP server, over
 // streamable HTTP on loopback and over stdio.
-
-// everythingJS returns the path of server-everything's entry point, or
-// skips the test if node or the package is missing, unless HYPONEMA_E2E is
-// set (as .ci/run does), in which case it fails.
-func everythingJS(t testing.TB) string {
-	t.Helper()
-	js := filepath.Join(e2eDir(), "node_modules", "@modelcontextprotocol", "server-everything", "dist", "index.js")
-	var why string
-	if _, err := exec.LookPath("node"); err != nil {
-		why = "node is not on PATH"
-	} else if _, err := os.Stat(js); err != nil {
-		why = "npm @modelcontextprotocol/server-everything is not installed: run `npm ci` in e2e/"
-	}
-	if why != "" {
-		if os.Getenv("HYPONEMA_E2E") != "" {
-			t.Fatalf("HYPONEMA_E2E is set but %s", why)
-		}
-		t.Skipf("skipped: %s (.ci/run installs it and sets HYPONEMA_E2E=1)", why)
-	}
-	return js
-}
-
-// e2eDir is the repository's e2e directory, found from the package
-// directory upwards.
-func e2eDir() string {
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "e2e")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "e2e"
-		}
-		dir = parent
-	}
-}
-
-// loopbackJS is preloaded into node so that the server, which listens on
-// every interface, listens on 127.0.0.1 only: it has a tool (get-env) that
-// shows its environment to whoever asks.
-const loopbackJS = `const net = require('net');
-const listen = net.Server.prototype.listen;
-net.Server.prototype.listen = function (...args) {
-  if ((typeof args[0] === 'number' || typeof args[0] === 'string') && typeof args[1] !== 'string') {
-    args.splice(1, 0, '127.0.0.1');
-  }
-  return listen.apply(this, args);
-};
-`
-
-// everything is server-everything in streamable HTTP mode, on a fixed
-// loopback port so that it can be killed and started again there.
-type everything struct {
-	t       testing.TB
-	js      string
-	preload string
-	port    int
-	URL     string
-
-	cmd    *exec.Cmd
-	exited chan struct{}
-	stderr lockedBuffer
-}
-
-func startEverything(t testing.TB) *everything {
-	t.Helper()
-	js := everythingJS(t)
-	preload := filepath.Join(t.TempDir(), "loopback.cjs")
-	if err := os.WriteFile(preload, []byte(loopbackJS), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	e := &everything{t: t, js: js, preload: preload, port: port, URL: "http://127.0.0.1:" + strconv.Itoa(port) + "/mcp"}
-	e.start()
-	t.Cleanup(func() {
-		e.kill()
-		if t.Failed() {
-			t.Logf("server-everything stderr:\n%s", e.stderr.String())
-		}
-	})
-	return e
-}
-
-// start starts the server and waits until it accepts connections.
-func (e *everything) start() {
-	e.t.Helper()
-	cmd := exec.Command("node", "--require", e.preload, e.js, "streamableHttp")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PORT=" + strconv.Itoa(e.port)}
-	cmd.Stderr = &e.stderr // its stdout logs every request: discarded
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	e.cmd, e.exited = cmd, exited
-	addr := "127.0.0.1:" + strconv.Itoa(e.port)
-	deadline := time.After(20 * time.Second)
-	for {
-		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			conn.Close()
-			return
-		}
-		select {
-		case <-exited:
-			e.t.Fatalf("server-everything exited: %s", e.stderr.String())
-		case <-deadline:
-			e.t.Fatalf("server-everything did not listen on %s", addr)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// kill kills the server (SIGKILL: no goodbye to its clients) and waits
-// for it to exit.
-func (e *everything) kill() {
-	if e.cmd == nil {
-		return
-	}
-	_ = e.cmd.Process.Kill()
-	<-e.exited
-	e.cmd = nil
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // counter counts the JSON-RPC requests that pass, by method: sent, and
 // answered with a 2xx status.
@@ -276,7 +126,7 @@ func kindIs(t *testing.T, err error, kind string) *Error {
 }
 
 func TestListTools(t *testing.T) {
-	srv := startEverything(t)
+	srv := mcptest.Start(t)
 	hc, _ := guardedClient(t)
 	c := mustNew(t, Server{URL: srv.URL, HTTPClient: hc})
 
@@ -314,7 +164,7 @@ func TestListTools(t *testing.T) {
 }
 
 func TestCallTool(t *testing.T) {
-	srv := startEverything(t)
+	srv := mcptest.Start(t)
 	hc, _ := guardedClient(t)
 	c := mustNew(t, Server{URL: srv.URL, HTTPClient: hc})
 	ctx := ctxFor(t)
@@ -347,7 +197,7 @@ func TestCallTool(t *testing.T) {
 }
 
 func TestCallToolErrors(t *testing.T) {
-	srv := startEverything(t)
+	srv := mcptest.Start(t)
 	hc, cnt := guardedClient(t)
 	c := mustNew(t, Server{URL: srv.URL, HTTPClient: hc})
 	ctx := ctxFor(t)
@@ -381,7 +231,7 @@ func TestCallToolErrors(t *testing.T) {
 // session; and calls that find the session gone all at once share one
 // reconnect.
 func TestReconnect(t *testing.T) {
-	srv := startEverything(t)
+	srv := mcptest.Start(t)
 	hc, cnt := guardedClient(t)
 	c := mustNew(t, Server{URL: srv.URL, HTTPClient: hc})
 	ctx := ctxFor(t)
@@ -393,7 +243,7 @@ func TestReconnect(t *testing.T) {
 		t.Fatalf("%d sessions initialised, want 1", n)
 	}
 
-	srv.kill()
+	srv.Kill()
 	_, err := c.CallTool(ctx, "echo", json.RawMessage(`{"message":"two"}`))
 	e := kindIs(t, err, KindUnreachable)
 	if e.MayHaveRun {
@@ -401,7 +251,7 @@ func TestReconnect(t *testing.T) {
 	}
 	t.Logf("while down: %v", err)
 
-	srv.start()
+	srv.Start()
 	res, err := c.CallTool(ctx, "echo", json.RawMessage(`{"message":"three"}`))
 	if err != nil {
 		t.Fatalf("after the restart: %v", err)
@@ -415,8 +265,8 @@ func TestReconnect(t *testing.T) {
 
 	// The server forgets the session: every caller's first try is refused
 	// with "no valid session ID", and they share one new session.
-	srv.kill()
-	srv.start()
+	srv.Kill()
+	srv.Start()
 	before := cnt.Answered("initialize")
 	const callers = 8
 	var wg sync.WaitGroup
@@ -445,7 +295,7 @@ func TestReconnect(t *testing.T) {
 // TestInterrupted kills the server while a tool runs and starts it again:
 // the call fails saying it may have run, and is not sent again.
 func TestInterrupted(t *testing.T) {
-	srv := startEverything(t)
+	srv := mcptest.Start(t)
 	hc, cnt := guardedClient(t)
 	c := mustNew(t, Server{URL: srv.URL, HTTPClient: hc})
 	ctx := ctxFor(t)
@@ -468,8 +318,8 @@ func TestInterrupted(t *testing.T) {
 	}
 	// The SDK then tries to resume the call's stream, which the new server
 	// knows nothing of (or which it cannot reach, if it tries too soon).
-	srv.kill()
-	srv.start()
+	srv.Kill()
+	srv.Start()
 	err := <-done
 	e := kindIs(t, err, KindInterrupted)
 	if !e.MayHaveRun || !strings.Contains(err.Error(), "may or may not have run") {
@@ -517,7 +367,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 func TestToolsCache(t *testing.T) {
-	srv := startEverything(t)
+	srv := mcptest.Start(t)
 	hc, cnt := guardedClient(t)
 	c := mustNew(t, Server{URL: srv.URL, HTTPClient: hc})
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
@@ -582,7 +432,7 @@ func TestToolsCache(t *testing.T) {
 }
 
 func TestEgress(t *testing.T) {
-	srv := startEverything(t)
+	srv := mcptest.Start(t)
 	hc, cnt := guardedClient(t)
 	ctx := ctxFor(t)
 
@@ -698,7 +548,7 @@ func TestNewInvalid(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
-	srv := startEverything(t)
+	srv := mcptest.Start(t)
 	hc, _ := guardedClient(t)
 	c := mustNew(t, Server{URL: srv.URL, HTTPClient: hc})
 	if _, err := c.ListTools(ctxFor(t)); err != nil {
@@ -746,7 +596,7 @@ func TestPool(t *testing.T) {
 // called the same way, the subprocess does not see Hyponema's environment,
 // and a subprocess that dies is started again.
 func TestStdio(t *testing.T) {
-	js := everythingJS(t)
+	js := mcptest.EverythingJS(t)
 	t.Setenv("HYPONEMA_TEST_SECRET", "do-not-leak-this")
 	var stderr lockedBuffer
 	c, err := NewCommand(Command{Path: "node", Args: []string{js, "stdio"}, Stderr: &stderr})
@@ -850,7 +700,7 @@ func cpuTime(b *testing.B) time.Duration {
 // of the same tools/call on a plain http.Client: the differences are the
 // wrapper's cost and the SDK's.
 func BenchmarkCallTool(b *testing.B) {
-	srv := startEverything(b)
+	srv := mcptest.Start(b)
 	args := json.RawMessage(`{"message":"bench"}`)
 	// Warm node up first, or whichever sub-benchmark runs first pays
 	// (it still pays somewhat: compare runs of -count 6).
@@ -941,4 +791,21 @@ func BenchmarkCallTool(b *testing.B) {
 			}
 		})
 	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -30,7 +30,10 @@ import (
 	"github.com/hyponema/hyponema/egress"
 	"github.com/hyponema/hyponema/httpapi"
 	"github.com/hyponema/hyponema/jobs"
+	"github.com/hyponema/hyponema/mcp"
 	"github.com/hyponema/hyponema/store"
+	"github.com/hyponema/hyponema/tool"
+	"github.com/hyponema/hyponema/tool/httptool"
 	"github.com/hyponema/hyponema/webhook"
 )
 
@@ -228,6 +231,7 @@ type Main struct {
 
 	logger *slog.Logger
 	stderr io.Writer
+	tools  *mcp.Pool          // MCP sessions, kept across turns
 	cancel context.CancelFunc // stops background work
 	wg     sync.WaitGroup     // background work still running
 }
@@ -292,15 +296,32 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	// Tools: workspace secrets (sealed), and the runners of HTTP and MCP
+	// tools behind the egress guard.
+	secretBox, err := sealBox(secret, "workspace secrets")
+	if err != nil {
+		return err
+	}
+	secrets := store.NewSecretService(m.DB, secretBox)
+	m.tools = &mcp.Pool{}
+	runner := &tool.Runner{
+		HTTP:    &httptool.Runner{Egress: egressPolicy, Secrets: secrets, Logger: logger},
+		MCP:     m.tools,
+		Egress:  egressPolicy,
+		Secrets: secrets,
+	}
+
 	m.Engine = &conversation.Engine{
-		Sessions: store.NewSessionService(m.DB),
-		Messages: store.NewMessageService(m.DB),
-		Events:   store.NewEventService(m.DB),
-		Agents:   store.NewAgentService(m.DB),
-		Personas: store.NewPersonaService(m.DB),
-		Models:   m.Config.models(),
-		Bus:      bus.NewMemory(),
-		Logger:   logger,
+		Tools:           runner,
+		WorkspaceEvents: hooks,
+		Sessions:        store.NewSessionService(m.DB),
+		Messages:        store.NewMessageService(m.DB),
+		Events:          store.NewEventService(m.DB),
+		Agents:          store.NewAgentService(m.DB),
+		Personas:        store.NewPersonaService(m.DB),
+		Models:          m.Config.models(),
+		Bus:             bus.NewMemory(),
+		Logger:          logger,
 	}
 	m.Engine.Start()
 	// On SQLite one server process owns the database, so a turn claim found
@@ -318,6 +339,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	s := httpapi.NewServer(logger)
+	s.Secrets = secrets
+	s.Tools = store.NewToolService(m.DB)
+	s.ToolDiscoverer = runner
+	s.ToolChecker = runner
 	s.Webhooks = hooks
 	s.WebhookAdmin = admin
 	s.Events = hooks
@@ -435,6 +460,9 @@ func (m *Main) Close() error {
 	}
 	if m.Engine != nil {
 		errs = append(errs, m.Engine.Close(ctx))
+	}
+	if m.tools != nil {
+		errs = append(errs, m.tools.Close())
 	}
 	if m.Jobs != nil {
 		// Running deliveries finish or are cancelled; either way they are

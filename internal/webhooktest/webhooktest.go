@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hyponema/hyponema/internal/nodetest"
 )
 
 // Delivery is one request that the receiver got.
@@ -137,44 +139,11 @@ type Verdict struct {
 	Type  string `json:"type"`
 }
 
-// NodeAvailable reports why the node verifier cannot run, or "" if it can:
-// node on PATH and `npm ci` done in e2e/.
-func NodeAvailable() string {
-	if _, err := exec.LookPath("node"); err != nil {
-		return "node is not on PATH"
-	}
-	if _, err := os.Stat(filepath.Join(e2eDir(), "node_modules", "standardwebhooks", "package.json")); err != nil {
-		return "npm standardwebhooks is not installed: run `npm ci` in e2e/"
-	}
-	return ""
-}
-
 // RequireNode skips the test when the node verifier cannot run, unless
 // HYPONEMA_E2E is set (as .ci/run does), in which case it fails.
 func RequireNode(t testing.TB) {
 	t.Helper()
-	if why := NodeAvailable(); why != "" {
-		if os.Getenv("HYPONEMA_E2E") != "" {
-			t.Fatalf("HYPONEMA_E2E is set but %s", why)
-		}
-		t.Skipf("skipped: %s (.ci/run installs it and sets HYPONEMA_E2E=1)", why)
-	}
-}
-
-// e2eDir is the repository's e2e directory, found from this file's
-// package directory upwards.
-func e2eDir() string {
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "e2e")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "e2e"
-		}
-		dir = parent
-	}
+	nodetest.Require(t, "standardwebhooks/package.json")
 }
 
 // Verify checks each delivery's signature with npm standardwebhooks, which
@@ -201,7 +170,7 @@ func Verify(t testing.TB, secrets []string, ds []*Delivery) []Verdict {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("node", "verify-webhooks.mjs", f)
-	cmd.Dir = e2eDir()
+	cmd.Dir = nodetest.E2EDir()
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr string
