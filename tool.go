@@ -57,11 +57,20 @@ type HTTPToolConfig struct {
 	ResponseFields   []string `json:"response_fields" doc:"Dotted paths of the JSON answer to give the model (e.g. \"order.status\"); empty gives the whole answer."`
 }
 
-// MCPToolConfig names an MCP server whose tools the agent may use.
+// MCP transports.
+const (
+	MCPStreamableHTTP = "streamable_http"
+	MCPStdio          = "stdio"
+)
+
+// MCPToolConfig names an MCP server whose tools the agent may use: one
+// reached over streamable HTTP at URL, or one that the operator runs on
+// the host as a subprocess (stdio), named by Server.
 type MCPToolConfig struct {
-	URL       string            `json:"url" doc:"The server's streamable HTTP endpoint."`
-	Transport string            `json:"transport" enum:"streamable_http" doc:"Only streamable_http for workspace tools; stdio servers are configured by the operator."`
-	Headers   map[string]string `json:"headers" doc:"Header templates sent to the server; values may name workspace secrets."`
+	URL       string            `json:"url" doc:"For streamable_http: the server's endpoint."`
+	Transport string            `json:"transport" enum:"streamable_http,stdio" doc:"streamable_http (the default), or stdio for a server that the operator configured on the host (HYPONEMA_MCP_SERVERS)."`
+	Server    string            `json:"server" doc:"For stdio: the name the operator gave the server."`
+	Headers   map[string]string `json:"headers" doc:"For streamable_http: header templates sent to the server; values may name workspace secrets."`
 	ToolNames []string          `json:"tool_names" doc:"Only these of the server's tools; empty means all."`
 }
 
@@ -87,7 +96,10 @@ const (
 	MaxToolTimeoutMS     = 60_000
 )
 
-var toolNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+var (
+	toolNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+	mcpServerName   = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+)
 
 // Validate checks the tool's fields: its name, its parameters (a JSON
 // Schema of an object, which must compile) and the configuration of its
@@ -223,9 +235,24 @@ func (h *HTTPToolConfig) validate(v *Validation) {
 }
 
 func (m *MCPToolConfig) validate(v *Validation) {
-	validateTemplateURL(v, m.URL, "mcp", "url")
-	if m.Transport != "" && m.Transport != "streamable_http" {
-		v.Add("invalid", "must be streamable_http (stdio servers are configured by the operator)", "mcp", "transport")
+	switch m.Transport {
+	case "", MCPStreamableHTTP:
+		validateTemplateURL(v, m.URL, "mcp", "url")
+		if m.Server != "" {
+			v.Add("invalid", "is only for the stdio transport", "mcp", "server")
+		}
+	case MCPStdio:
+		if !mcpServerName.MatchString(m.Server) {
+			v.Add("invalid", "must name a server that the operator configured (letters, digits, _ and -)", "mcp", "server")
+		}
+		if m.URL != "" {
+			v.Add("invalid", "is only for the streamable_http transport", "mcp", "url")
+		}
+		if len(m.Headers) > 0 {
+			v.Add("invalid", "are only for the streamable_http transport", "mcp", "headers")
+		}
+	default:
+		v.Add("invalid", "must be streamable_http or stdio", "mcp", "transport")
 	}
 	if len(m.Headers) > MaxToolHeaders {
 		v.Add("too_long", fmt.Sprintf("must have at most %d headers", MaxToolHeaders), "mcp", "headers")

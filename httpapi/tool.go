@@ -73,9 +73,10 @@ func (b *httpToolBody) config() *hyponema.HTTPToolConfig {
 // mcpToolBody is hyponema.MCPToolConfig as requests spell it: only url is
 // required.
 type mcpToolBody struct {
-	URL       string            `json:"url" maxLength:"2048" doc:"The server's streamable HTTP endpoint. It must reach a public address when the tool runs."`
-	Transport string            `json:"transport,omitempty" enum:"streamable_http" doc:"Only streamable_http (the default) for workspace tools; stdio servers are configured by the operator."`
-	Headers   map[string]string `json:"headers,omitempty" maxProperties:"20" doc:"Header templates sent to the server; values may name workspace secrets."`
+	URL       string            `json:"url,omitempty" maxLength:"2048" doc:"For streamable_http: the server's endpoint. It must reach a public address (or one in HYPONEMA_EGRESS_ALLOW)."`
+	Transport string            `json:"transport,omitempty" enum:"streamable_http,stdio" doc:"streamable_http (the default), or stdio for a server that the operator runs on the host and named in HYPONEMA_MCP_SERVERS."`
+	Server    string            `json:"server,omitempty" maxLength:"64" doc:"For stdio: the server's name in HYPONEMA_MCP_SERVERS."`
+	Headers   map[string]string `json:"headers,omitempty" maxProperties:"20" doc:"For streamable_http: header templates sent to the server; values may name workspace secrets."`
 	ToolNames []string          `json:"tool_names,omitempty" doc:"Only these of the server's tools; empty means all."`
 }
 

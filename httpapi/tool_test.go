@@ -166,7 +166,9 @@ func TestToolValidation(t *testing.T) {
 		{name: "http unknown field", body: httpTool(`"url":"https://example.com/","retries":3`), status: 422, loc: `["body","http","retries"]`},
 		{name: "mcp missing", body: `{"name":"t","type":"mcp"}`, status: 422, loc: `["body","mcp"]`},
 		{name: "mcp url", body: mcpTool(`"url":"ws://mcp.example.com/"`), status: 422, loc: `["body","mcp","url"]`},
-		{name: "mcp stdio", body: mcpTool(`"url":"https://mcp.example.com/","transport":"stdio"`), status: 422, loc: `["body","mcp","transport"]`},
+		{name: "mcp stdio with a url and no server", body: mcpTool(`"url":"https://mcp.example.com/","transport":"stdio"`), status: 422, loc: `["body","mcp","server"]`},
+		{name: "mcp stdio server not configured", body: mcpTool(`"transport":"stdio","server":"files"`), status: 422, loc: `["body","mcp","server"]`},
+		{name: "mcp unknown transport", body: mcpTool(`"url":"https://mcp.example.com/","transport":"websocket"`), status: 422, loc: `["body","mcp","transport"]`},
 		{name: "mcp tool name", body: mcpTool(`"url":"https://mcp.example.com/","tool_names":["echo","rm -rf"]`), status: 422, loc: `["body","mcp","tool_names","1"]`},
 
 		{name: "internal $ref", body: `{"name":"with_defs","type":"http","http":{"url":"https://example.com/"},"parameters":{"type":"object","$defs":{"id":{"type":"string"}},"properties":{"id":{"$ref":"#/$defs/id"}}}}`, status: 201},

@@ -27,9 +27,54 @@ type Runner struct {
 	MCP     *mcp.Pool
 	Egress  egress.Policy // for MCP servers
 	Secrets hyponema.SecretResolver
+	// Stdio are the MCP servers that the operator runs on the host, by
+	// name (HYPONEMA_MCP_SERVERS); tools of every workspace may name
+	// them with the stdio transport.
+	Stdio map[string]mcp.Command
 
 	once   sync.Once
 	client *http.Client
+
+	mu    sync.Mutex
+	stdio map[string]*mcp.Client // started on first use
+}
+
+// Close ends the MCP sessions and stops the stdio servers.
+func (r *Runner) Close() error {
+	var errs []error
+	if r.MCP != nil {
+		errs = append(errs, r.MCP.Close())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.stdio {
+		errs = append(errs, c.Close())
+	}
+	r.stdio = nil
+	return errors.Join(errs...)
+}
+
+// stdioClient returns the client of the operator's server name, starting
+// it on first use.
+func (r *Runner) stdioClient(name string) (*mcp.Client, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.stdio[name]; c != nil {
+		return c, nil
+	}
+	cmd, ok := r.Stdio[name]
+	if !ok {
+		return nil, hyponema.Errorf(hyponema.EINVALID, "no MCP server named %q is configured on this host", name)
+	}
+	c, err := mcp.NewCommand(cmd)
+	if err != nil {
+		return nil, mcpError(err)
+	}
+	if r.stdio == nil {
+		r.stdio = map[string]*mcp.Client{}
+	}
+	r.stdio[name] = c
+	return c, nil
 }
 
 var (
@@ -56,6 +101,14 @@ func (r *Runner) CheckTool(ctx context.Context, t *hyponema.Tool) error {
 		}
 		u, path = t.HTTP.URL, []string{"http", "url"}
 	case hyponema.ToolMCP:
+		if t.MCP.Transport == hyponema.MCPStdio {
+			if _, ok := r.Stdio[t.MCP.Server]; !ok {
+				var v hyponema.Validation
+				v.Add("invalid", fmt.Sprintf("no MCP server named %q is configured on this host", t.MCP.Server), "mcp", "server")
+				return v.Err()
+			}
+			return nil
+		}
 		var v hyponema.Validation
 		for k, val := range t.MCP.Headers {
 			if !headerName.MatchString(k) {
@@ -99,6 +152,9 @@ var secretRef = regexp.MustCompile(`\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\
 // mcpClient returns the pooled client of t's server, its headers' secrets
 // resolved.
 func (r *Runner) mcpClient(ctx context.Context, t *hyponema.Tool) (*mcp.Client, error) {
+	if t.MCP.Transport == hyponema.MCPStdio {
+		return r.stdioClient(t.MCP.Server)
+	}
 	h := http.Header{}
 	for k, v := range t.MCP.Headers {
 		var missing string

@@ -296,3 +296,32 @@ func TestEgressRefusesTools(t *testing.T) {
 		t.Errorf("%d tool.failed events, want 1", len(p.Data))
 	}
 }
+
+// TestStdioServer: a server that the operator runs on the host over stdio,
+// named by a workspace's tool; an unknown name is refused when saved.
+func TestStdioServer(t *testing.T) {
+	js := mcptest.EverythingJS(t)
+	v := newEnv(t)
+	v.runner.Stdio = map[string]mcp.Command{"everything": {Path: "node", Args: []string{js, "stdio"}}}
+	t.Cleanup(func() { _ = v.runner.Close() })
+	stdioTool := func(server string) *hyponema.Tool {
+		return &hyponema.Tool{WorkspaceID: v.ws, Name: "local_everything", Type: hyponema.ToolMCP,
+			MCP: &hyponema.MCPToolConfig{Transport: hyponema.MCPStdio, Server: server, ToolNames: []string{"echo"}}}
+	}
+	unknown := stdioTool("nope")
+	unknown.Normalize()
+	if err := v.runner.CheckTool(context.Background(), unknown); hyponema.ErrorCode(err) != hyponema.EINVALID {
+		t.Errorf("an unconfigured server: %v", err)
+	}
+	bad := stdioTool("everything")
+	bad.MCP.URL = "https://example.com/mcp"
+	if err := bad.Validate(); hyponema.ErrorCode(err) != hyponema.EINVALID {
+		t.Errorf("stdio with a URL: %v", err)
+	}
+
+	s := v.session(stdioTool("everything"))
+	results, offered := v.turn(s, hyponema.ToolCall{ID: "c1", Name: "echo", Arguments: `{"message":"over stdio"}`})
+	if len(offered) != 1 || !strings.Contains(results["c1"], "over stdio") {
+		t.Errorf("offered %d tools; result %q", len(offered), results["c1"])
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,11 +14,13 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hyponema/hyponema"
 	"github.com/hyponema/hyponema/clienttoken"
 	"github.com/hyponema/hyponema/llm"
 	"github.com/hyponema/hyponema/llm/anthropic"
 	"github.com/hyponema/hyponema/llm/local"
 	"github.com/hyponema/hyponema/llm/openai"
+	"github.com/hyponema/hyponema/mcp"
 	"github.com/hyponema/hyponema/seal"
 )
 
@@ -35,6 +38,7 @@ type Config struct {
 	AnthropicAPIKey  string
 	AnthropicBaseURL string
 	EgressAllow      string
+	MCPServers       string
 	LogLevel         string
 	LogFormat        string
 }
@@ -59,6 +63,7 @@ func (c *Config) bind(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.AnthropicAPIKey, "anthropic-api-key", env("HYPONEMA_ANTHROPIC_API_KEY", ""), "key for Anthropic (HYPONEMA_ANTHROPIC_API_KEY)")
 	fs.StringVar(&c.AnthropicBaseURL, "anthropic-base-url", env("HYPONEMA_ANTHROPIC_BASE_URL", ""), "Anthropic API base URL (HYPONEMA_ANTHROPIC_BASE_URL)")
 	fs.StringVar(&c.EgressAllow, "egress-allow", env("HYPONEMA_EGRESS_ALLOW", ""), "comma-separated CIDRs or host names that outbound requests (webhooks, tools …) may reach although they are not public, e.g. 127.0.0.1/32 for local development (HYPONEMA_EGRESS_ALLOW)")
+	fs.StringVar(&c.MCPServers, "mcp-servers", env("HYPONEMA_MCP_SERVERS", ""), `MCP servers run on this host over stdio, as JSON: {"name":{"command":"…","args":[…],"env":{…},"dir":"…"}}; tools of every workspace may use them by name (HYPONEMA_MCP_SERVERS)`)
 	fs.StringVar(&c.LogLevel, "log-level", env("HYPONEMA_LOG_LEVEL", "info"), "debug, info, warn or error (HYPONEMA_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("HYPONEMA_LOG_FORMAT", "text"), "text or json (HYPONEMA_LOG_FORMAT)")
 }
@@ -136,6 +141,43 @@ func tokenKeys(secret []byte) (*clienttoken.Keyring, error) {
 // secrets) from the secret key.
 func sealBox(secret []byte, purpose string) (*seal.Box, error) {
 	return seal.New(purpose, seal.Key{ID: "k1", Secret: secret})
+}
+
+// mcpServers parses HYPONEMA_MCP_SERVERS. A server's environment is what
+// the operator gives it plus PATH, never Hyponema's own (it holds secrets).
+func (c *Config) mcpServers() (map[string]mcp.Command, error) {
+	if strings.TrimSpace(c.MCPServers) == "" {
+		return nil, nil
+	}
+	var in map[string]struct {
+		Command string            `json:"command"`
+		Args    []string          `json:"args"`
+		Env     map[string]string `json:"env"`
+		Dir     string            `json:"dir"`
+	}
+	dec := json.NewDecoder(strings.NewReader(c.MCPServers))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return nil, fmt.Errorf("HYPONEMA_MCP_SERVERS: %w", err)
+	}
+	out := make(map[string]mcp.Command, len(in))
+	for name, s := range in {
+		t := hyponema.Tool{Name: "t", Type: hyponema.ToolMCP, MCP: &hyponema.MCPToolConfig{Transport: hyponema.MCPStdio, Server: name}}
+		t.Normalize()
+		if err := t.Validate(); err != nil || s.Command == "" {
+			return nil, fmt.Errorf("HYPONEMA_MCP_SERVERS: server %q needs a name of letters, digits, _ and -, and a command", name)
+		}
+		env := []string{"PATH=" + os.Getenv("PATH")}
+		for k, v := range s.Env {
+			if k == "PATH" {
+				env[0] = "PATH=" + v
+				continue
+			}
+			env = append(env, k+"="+v)
+		}
+		out[name] = mcp.Command{Path: s.Command, Args: s.Args, Env: env, Dir: s.Dir}
+	}
+	return out, nil
 }
 
 // logger builds the process's logger.

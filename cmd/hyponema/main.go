@@ -231,7 +231,7 @@ type Main struct {
 
 	logger *slog.Logger
 	stderr io.Writer
-	tools  *mcp.Pool          // MCP sessions, kept across turns
+	tools  *tool.Runner       // MCP sessions and stdio servers, kept across turns
 	cancel context.CancelFunc // stops background work
 	wg     sync.WaitGroup     // background work still running
 }
@@ -303,13 +303,18 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	secrets := store.NewSecretService(m.DB, secretBox)
-	m.tools = &mcp.Pool{}
+	stdio, err := m.Config.mcpServers()
+	if err != nil {
+		return err
+	}
 	runner := &tool.Runner{
 		HTTP:    &httptool.Runner{Egress: egressPolicy, Secrets: secrets, Logger: logger},
-		MCP:     m.tools,
+		MCP:     &mcp.Pool{},
 		Egress:  egressPolicy,
 		Secrets: secrets,
+		Stdio:   stdio,
 	}
+	m.tools = runner
 
 	m.Engine = &conversation.Engine{
 		Tools:           runner,

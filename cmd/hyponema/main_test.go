@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -319,4 +320,21 @@ func TestChatCommand(t *testing.T) {
 		t.Fatalf("%d ended sessions", len(sessions))
 	}
 	p.Stop()
+}
+
+func TestMCPServersConfig(t *testing.T) {
+	c := &Config{MCPServers: `{"files":{"command":"node","args":["server.js","stdio"],"env":{"ROOT":"/srv"}}}`}
+	got, err := c.mcpServers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := got["files"]
+	if f.Path != "node" || len(f.Args) != 2 || !slices.Contains(f.Env, "ROOT=/srv") || !strings.HasPrefix(f.Env[0], "PATH=") {
+		t.Errorf("parsed %+v", f)
+	}
+	for _, bad := range []string{`{"bad name":{"command":"x"}}`, `{"x":{}}`, `{"x":{"command":"y","unknown":1}}`, `[1]`} {
+		if _, err := (&Config{MCPServers: bad}).mcpServers(); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
 }
