@@ -15,6 +15,8 @@ import (
 const (
 	MaxSecretValueLen = 8 << 10
 	MaxSecretNameLen  = 64
+	// MaxSecretsPerWorkspace bounds how many secrets one workspace keeps.
+	MaxSecretsPerWorkspace = 500
 )
 
 var secretNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)

@@ -58,6 +58,15 @@ func (s *SecretService) SetSecret(ctx context.Context, workspaceID, name, value 
 				return err
 			} else if n == 1 {
 				created, sec.CreatedAt = true, sec.UpdatedAt
+				var count int
+				if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM secrets WHERE workspace_id = ?`, workspaceID).Scan(&count); err != nil {
+					return fmt.Errorf("store: count secrets: %w", err)
+				}
+				if count > hyponema.MaxSecretsPerWorkspace {
+					var v hyponema.Validation
+					v.Add("too_long", fmt.Sprintf("a workspace may keep at most %d secrets", hyponema.MaxSecretsPerWorkspace), "name")
+					return v.Err()
+				}
 				return nil
 			}
 			err = tx.queryRow(ctx, `UPDATE secrets SET value = ?, updated_at = ? WHERE workspace_id = ? AND name = ?

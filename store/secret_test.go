@@ -272,3 +272,23 @@ func TestSecretValidation(t *testing.T) {
 		}
 	})
 }
+
+func TestSecretLimit(t *testing.T) {
+	db := storetest.MustOpenSQLite(t)
+	box, _ := seal.New("workspace secrets", seal.Key{ID: "k1", Secret: []byte(strings.Repeat("k", 32))})
+	secrets := store.NewSecretService(db, box)
+	ws := mustWorkspace(t, db)
+	ctx := t.Context()
+	for i := range hyponema.MaxSecretsPerWorkspace {
+		_, _, err := secrets.SetSecret(ctx, ws.ID, fmt.Sprintf("S%d", i), "v")
+		must(t, err)
+	}
+	_, _, err := secrets.SetSecret(ctx, ws.ID, "ONE_MORE", "v")
+	wantCode(t, err, hyponema.EINVALID)
+	// Replacing one is still fine.
+	_, created, err := secrets.SetSecret(ctx, ws.ID, "S0", "w")
+	must(t, err)
+	if created {
+		t.Error("replacing reported created")
+	}
+}

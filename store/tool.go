@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -59,11 +60,14 @@ func toolConfig(t *hyponema.Tool) (string, error) {
 
 // compactSchema stores a schema compacted but otherwise as given.
 func compactSchema(p json.RawMessage) (string, error) {
-	b, err := json.Marshal(p) // compacts; Validate has checked that it parses
-	if err != nil {
+	// json.Compact drops white space only: the text stays as given
+	// (json.Marshal would rewrite <, > and & as \u escapes).
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, p); err != nil {
 		return "", err
 	}
-	if hasEscapedNUL(string(b)) {
+	b := buf.Bytes()
+	if hasEscapedNUL(string(b)) || bytes.IndexByte(b, 0) >= 0 {
 		var v hyponema.Validation
 		v.Add("invalid", "must not contain NUL characters", "parameters")
 		return "", v.Err()

@@ -33,6 +33,18 @@ func TestToolCRUD(t *testing.T) {
 		_, err = tools.FindTool(ctx, other.ID, tl.ID)
 		wantCode(t, err, hyponema.ENOTFOUND)
 
+		// The schema is kept as given, but for white space.
+		lt := httpTool(ws.ID, "with_markup")
+		lt.Parameters = json.RawMessage(`{ "type": "object", "description": "a <b> & c",
+			"properties": {"order_id": {"type": "string"}} }`)
+		must(t, tools.CreateTool(ctx, lt))
+		got, err = tools.FindTool(ctx, ws.ID, lt.ID)
+		must(t, err)
+		if string(got.Parameters) != `{"type":"object","description":"a <b> & c","properties":{"order_id":{"type":"string"}}}` {
+			t.Errorf("stored schema %s", got.Parameters)
+		}
+		must(t, tools.DeleteTool(ctx, ws.ID, lt.ID))
+
 		// Same name in the workspace: conflict; in another workspace: fine.
 		wantCode(t, tools.CreateTool(ctx, httpTool(ws.ID, "lookup_order")), hyponema.ECONFLICT)
 		must(t, tools.CreateTool(ctx, httpTool(other.ID, "lookup_order")))
