@@ -134,3 +134,11 @@ type KnowledgeService interface {
 	// workspace) and returns the best TopK.
 	Search(ctx context.Context, workspaceID string, q SearchQuery) ([]SearchHit, error)
 }
+
+// Embedder turns texts into vectors for retrieval: an OpenAI-compatible
+// embeddings API, when one is configured.
+type Embedder interface {
+	// Embed returns one vector per text, in order. Errors are
+	// *ProviderError values.
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+}
