@@ -25,6 +25,7 @@ const (
 	DefaultHistoryTokenBudget       = 8000
 	DefaultMaxToolRounds            = 8
 	DefaultToolTimeoutSeconds       = 60
+	DefaultKnowledgeTokenBudget     = 1500
 )
 
 var modelPattern = regexp.MustCompile(`^([a-z0-9][a-z0-9_-]*)/([^\s/\x00-\x1f\x7f][^\s\x00-\x1f\x7f]{0,199})$`)
@@ -71,6 +72,12 @@ type AgentConfig struct {
 	TransferAgentIDs   []string `json:"transfer_agent_ids" doc:"The agents (agt_…) that the transfer tool may hand over to; they must have a published version."`
 	MaxToolRounds      int      `json:"max_tool_rounds" doc:"How many rounds of tool calls one reply may make; then the model must answer without tools."`
 	ToolTimeoutSeconds int      `json:"tool_timeout_seconds" doc:"How long all tool calls of one reply may take together."`
+
+	// Knowledge: attach and detach with POST /knowledge-base/{kb}/attach
+	// and /detach; versions capture the list.
+	KnowledgeBaseIDs     []string `json:"knowledge_base_ids" readOnly:"true" doc:"The knowledge bases the agent retrieves from (attach and detach them with POST /workspaces/{ws}/knowledge-base/{kb}/attach and /detach)."`
+	KnowledgeTopK        int      `json:"knowledge_top_k" doc:"How many passages are retrieved for each user message."`
+	KnowledgeTokenBudget int      `json:"knowledge_token_budget" doc:"Roughly how many tokens of retrieved passages go into the prompt."`
 }
 
 // Built-in tools.
@@ -90,6 +97,11 @@ func (c *AgentConfig) Normalize() {
 	defaultInt(&c.TurnTimeoutSeconds, DefaultTurnTimeoutSeconds)
 	defaultInt(&c.HistoryTokenBudget, DefaultHistoryTokenBudget)
 	defaultInt(&c.MaxToolRounds, DefaultMaxToolRounds)
+	defaultInt(&c.KnowledgeTopK, DefaultTopK)
+	defaultInt(&c.KnowledgeTokenBudget, DefaultKnowledgeTokenBudget)
+	if c.KnowledgeBaseIDs == nil {
+		c.KnowledgeBaseIDs = []string{}
+	}
 	defaultInt(&c.ToolTimeoutSeconds, DefaultToolTimeoutSeconds)
 	if c.BuiltinTools == nil {
 		c.BuiltinTools = []string{}
@@ -162,6 +174,11 @@ func (c *AgentConfig) Validate() error {
 	validateRange(&v, c.HistoryTokenBudget, 100, 2_000_000, "history_token_budget")
 	validateRange(&v, c.MaxToolRounds, 1, 32, "max_tool_rounds")
 	validateRange(&v, c.ToolTimeoutSeconds, 1, 600, "tool_timeout_seconds")
+	validateRange(&v, c.KnowledgeTopK, 1, MaxTopK, "knowledge_top_k")
+	validateRange(&v, c.KnowledgeTokenBudget, 100, 100_000, "knowledge_token_budget")
+	if len(c.KnowledgeBaseIDs) > MaxKnowledgeBasesPerAgent {
+		v.Add("too_long", fmt.Sprintf("must have at most %d knowledge bases", MaxKnowledgeBasesPerAgent), "knowledge_base_ids")
+	}
 	for i, b := range c.BuiltinTools {
 		if b != BuiltinEndSession && b != BuiltinTransfer {
 			v.Add("invalid", "must be end_session or transfer", "builtin_tools", fmt.Sprint(i))
@@ -245,6 +262,8 @@ type AgentPatch struct {
 	TransferAgentIDs         *[]string          `json:"transfer_agent_ids,omitempty"`
 	MaxToolRounds            *int               `json:"max_tool_rounds,omitempty"`
 	ToolTimeoutSeconds       *int               `json:"tool_timeout_seconds,omitempty"`
+	KnowledgeTopK            *int               `json:"knowledge_top_k,omitempty"`
+	KnowledgeTokenBudget     *int               `json:"knowledge_token_budget,omitempty"`
 }
 
 // Apply copies the patch's set fields onto c.
@@ -269,6 +288,8 @@ func (p *AgentPatch) Apply(c *AgentConfig) {
 	set(&c.TransferAgentIDs, p.TransferAgentIDs)
 	set(&c.MaxToolRounds, p.MaxToolRounds)
 	set(&c.ToolTimeoutSeconds, p.ToolTimeoutSeconds)
+	set(&c.KnowledgeTopK, p.KnowledgeTopK)
+	set(&c.KnowledgeTokenBudget, p.KnowledgeTokenBudget)
 }
 
 func set[T any](dst *T, src *T) {

@@ -30,7 +30,16 @@ const (
 	MaxTopK           = 50
 	DefaultTopK       = 5
 	MaxQueryLen       = 2000
+
+	MaxKnowledgeBasesPerAgent = 10
 )
+
+// Citation names a passage that an assistant's reply was given.
+type Citation struct {
+	ChunkID         string `json:"chunk_id"`
+	SourceID        string `json:"source_id"`
+	KnowledgeBaseID string `json:"knowledge_base_id"`
+}
 
 // KnowledgeBase is a named collection of sources that agents retrieve from.
 type KnowledgeBase struct {

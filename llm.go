@@ -24,6 +24,10 @@ type ChatRequest struct {
 	Temperature     float64
 	MaxOutputTokens int
 	Tools           []ToolDefinition
+	// Passages are the knowledge-base passages retrieved for the turn.
+	// They are in System already, for models; engines that read structure
+	// (the offline local engine) may use them directly.
+	Passages []SearchHit
 
 	// FirstTokenTimeout bounds the wait for the reply's first chunk (0: no
 	// bound but ctx's). The whole reply is bounded by ctx.

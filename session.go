@@ -131,6 +131,7 @@ type Message struct {
 	TTFTMS      *int       `json:"ttft_ms" doc:"Time from the user's message to the reply's first text, for assistant messages."`
 	LatencyMS   *int       `json:"latency_ms" doc:"Time from the user's message to the reply's end, for assistant messages."`
 	Error       string     `json:"error,omitempty" doc:"Why an incomplete reply stopped."`
+	Citations   []Citation `json:"citations,omitempty" doc:"For assistant messages: the knowledge-base passages the reply was given."`
 	CreatedAt   time.Time  `json:"created_at"`
 }
 

@@ -44,6 +44,10 @@ type Engine struct {
 	Tools hyponema.ToolCaller
 	// WorkspaceEvents records tool.failed for webhooks; nil records none.
 	WorkspaceEvents hyponema.EventLog
+	// Knowledge retrieves passages for agents with knowledge bases, with
+	// Embedder's vectors when one is configured; nil retrieves nothing.
+	Knowledge hyponema.KnowledgeService
+	Embedder  hyponema.Embedder
 
 	// FlushInterval is how often a running turn stores its deltas.
 	FlushInterval time.Duration

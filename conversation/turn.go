@@ -297,6 +297,13 @@ func (t *turn) generate(ctx context.Context, start time.Time) (*hyponema.Usage, 
 		MaxOutputTokens:   cfg.MaxOutputTokens,
 		FirstTokenTimeout: time.Duration(cfg.FirstTokenTimeoutMS) * time.Millisecond,
 	}
+	if hits := t.retrieve(ctx); len(hits) > 0 {
+		req.System += knowledgePrompt(hits)
+		req.Passages = hits
+		t.mu.Lock()
+		t.reply.Citations = citations(hits)
+		t.mu.Unlock()
+	}
 	ts := t.toolset(ctx)
 	var usage *hyponema.Usage
 	var ttft *int

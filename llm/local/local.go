@@ -9,6 +9,8 @@
 //   - "/call <tool> <JSON arguments>" calls one of the agent's tools, and
 //     once the tool has answered it reports what the tool said, so that
 //     tool calling can be tried offline;
+//   - when the agent has knowledge bases, a message gets the passage that
+//     retrieval ranked first, quoted;
 //   - anything else is echoed back, quoted, with the number of the user's
 //     message in the conversation.
 //
@@ -45,6 +47,9 @@ const EchoModel = "echo"
 
 // maxQuote bounds how much of a message a reply quotes back, in runes.
 const maxQuote = 300
+
+// maxPassage bounds how much of a knowledge-base passage a reply quotes.
+const maxPassage = 1500
 
 // Provider is the local engine. It is safe for concurrent use.
 type Provider struct {
@@ -134,6 +139,21 @@ func respond(req *hyponema.ChatRequest) (string, []hyponema.ToolCall) {
 	}
 	if rest, ok := strings.CutPrefix(said, "/call "); ok {
 		return call(req, strings.TrimSpace(rest), turn)
+	}
+	if len(req.Passages) > 0 {
+		// The best passage that retrieval found, as it is: the engine
+		// cannot read it, but a question about a document gets the part
+		// of the document that is most likely to answer it.
+		best := req.Passages[0]
+		where := ""
+		if best.Heading != "" {
+			where = " (" + best.Heading + ")"
+		}
+		text := strings.Join(strings.Fields(best.Text), " ")
+		if r := []rune(text); len(r) > maxPassage {
+			text = string(r[:maxPassage]) + "…"
+		}
+		return fmt.Sprintf("%s The best passage I found in the knowledge base%s: \"%s\"", Label, where, text), nil
 	}
 	reply := fmt.Sprintf("%s You said: \"%s\". (message %d)", Label, quote(said), turn)
 	if turn == 1 {
