@@ -151,3 +151,14 @@ type Embedder interface {
 	// *ProviderError values.
 	Embed(ctx context.Context, texts []string) ([][]float32, error)
 }
+
+// KnowledgeAttacher attaches knowledge bases to agents' drafts
+// (AgentConfig.KnowledgeBaseIDs); versions capture the list.
+type KnowledgeAttacher interface {
+	// AttachKnowledgeBase returns the agent; attaching an attached
+	// knowledge base changes nothing. Returns ENOTFOUND for either,
+	// EINVALID past MaxKnowledgeBasesPerAgent.
+	AttachKnowledgeBase(ctx context.Context, workspaceID, kbID, agentID string) (*Agent, error)
+	// DetachKnowledgeBase returns ENOTFOUND if it is not attached.
+	DetachKnowledgeBase(ctx context.Context, workspaceID, kbID, agentID string) (*Agent, error)
+}
