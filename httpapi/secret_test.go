@@ -18,27 +18,7 @@ func noValue(t testing.TB, r *response, value string) {
 	if value != "" && strings.Contains(string(r.body), value) {
 		t.Fatalf("body shows the secret's value: %s", r.body)
 	}
-	var v any
-	if err := json.Unmarshal(r.body, &v); err != nil {
-		t.Fatalf("body is not JSON: %s", r.body)
-	}
-	var walk func(v any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			if _, ok := v["value"]; ok {
-				t.Fatalf("object with a value field: %s", r.body)
-			}
-			for _, e := range v {
-				walk(e)
-			}
-		case []any:
-			for _, e := range v {
-				walk(e)
-			}
-		}
-	}
-	walk(v)
+	noField(t, r, "value")
 }
 
 // TestSecretLifecycle sets, replaces, lists, reads and deletes secrets;

@@ -598,7 +598,7 @@ func TestPool(t *testing.T) {
 func TestStdio(t *testing.T) {
 	js := mcptest.EverythingJS(t)
 	t.Setenv("HYPONEMA_TEST_SECRET", "do-not-leak-this")
-	var stderr lockedBuffer
+	var stderr mcptest.LockedBuffer
 	c, err := NewCommand(Command{Path: "node", Args: []string{js, "stdio"}, Stderr: &stderr})
 	if err != nil {
 		t.Fatal(err)
@@ -791,21 +791,4 @@ func BenchmarkCallTool(b *testing.B) {
 			}
 		})
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

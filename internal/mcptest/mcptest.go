@@ -50,7 +50,7 @@ type Server struct {
 	port    int
 	cmd     *exec.Cmd
 	exited  chan struct{}
-	stderr  lockedBuffer
+	stderr  LockedBuffer
 }
 
 // Start starts server-everything on a free loopback port; it is killed
@@ -126,18 +126,20 @@ func (s *Server) Kill() {
 // Stderr returns what the server wrote to stderr so far.
 func (s *Server) Stderr() string { return s.stderr.String() }
 
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer that goroutines may write at once (a
+// subprocess's stderr).
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
