@@ -40,6 +40,15 @@ type DB struct {
 
 	// enqueuer queues the deliveries of recorded events (SetEnqueuer).
 	enqueuer Enqueuer
+
+	// sourceQueue queues the ingestion of knowledge sources
+	// (SetSourceQueue).
+	sourceQueue SourceQueue
+
+	// knowledge is what the knowledge services of this DB share: the
+	// caches of embeddings and term statistics (NewKnowledgeService).
+	knowledgeOnce sync.Once
+	knowledge     *knowledgeCaches
 }
 
 type stmtKey struct {

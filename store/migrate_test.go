@@ -9,7 +9,7 @@ import (
 )
 
 // migrationCount is how many files each migrations folder holds.
-const migrationCount = 5
+const migrationCount = 6
 
 func countMigrations(t *testing.T, db *store.DB) int {
 	t.Helper()
