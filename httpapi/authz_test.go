@@ -41,9 +41,17 @@ func TestAuthorizationMatrix(t *testing.T) {
 		ts.must(200, "POST", "/workspaces/"+a.ws+"/agents/"+agent+"/tools", a.key, `{"tool_id":"`+tool+`"}`)
 		const secretName, secretValue = "A_SECRET_NAME", "A-secret-value-0123"
 		ts.must(201, "PUT", "/workspaces/"+a.ws+"/secrets/"+secretName, a.key, `{"value":"`+secretValue+`"}`)
+		kb := ts.must(201, "POST", "/workspaces/"+a.ws+"/knowledge-base", a.key, `{"name":"A knowledge base"}`).str(t, "id")
+		source := ts.must(201, "POST", "/workspaces/"+a.ws+"/knowledge-base/"+kb+"/sources", a.key,
+			`{"type":"text","name":"A source","text":"A passage about jackets."}`).str(t, "id")
+		chunk := &hyponema.Chunk{Heading: "A heading", Text: "A passage about jackets."}
+		if err := ts.srv.Knowledge.ReplaceChunks(t.Context(), a.ws, source, []*hyponema.Chunk{chunk}, "text/plain", 24); err != nil {
+			t.Fatal(err)
+		}
+		ts.must(200, "POST", "/workspaces/"+a.ws+"/knowledge-base/"+kb+"/attach", a.key, `{"agent_id":"`+agent+`"}`)
 		secrets := []string{a.ws, persona, perv, agent, agv, keyID, session, webhookID, whsec, event, delivery, tool,
 			"A agent", "A persona", "A second", "A session", "A secret question", "A hook", "a-hook", "A tool", "a-tool.example.com",
-			secretName, secretValue}
+			secretName, secretValue, kb, source, chunk.ID, "A knowledge base", "A source", "A passage", "A heading"}
 
 		// ids says which of A's objects fill a route's {id} and {version_id}.
 		ids := func(path string) (id, version string) {
@@ -60,21 +68,26 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return "", ""
 		}
 		bodies := map[string]string{
-			"POST /workspaces/{ws}/agents/{id}/publish":    `{"version_id":"` + agv + `"}`,
-			"POST /workspaces/{ws}/personas/{id}/publish":  `{"version_id":"` + perv + `"}`,
-			"PATCH /workspaces/{ws}/agents/{id}":           `{"name":"hacked"}`,
-			"PATCH /workspaces/{ws}/personas/{id}":         `{"name":"hacked"}`,
-			"POST /workspaces/{ws}/agents":                 `{"name":"B agent","persona_id":"` + persona + `"}`,
-			"POST /workspaces/{ws}/personas":               `{"name":"B persona"}`,
-			"POST /workspaces/{ws}/api-keys":               `{"name":"B key"}`,
-			"POST /workspaces/{ws}/webhooks":               `{"url":"http://127.0.0.1:9/b"}`,
-			"PATCH /workspaces/{ws}/webhooks/{webhook_id}": `{"enabled":false,"description":"hacked"}`,
-			"POST /workspaces/{ws}/tools":                  `{"name":"b_tool","type":"http","http":{"url":"https://example.com/b"}}`,
-			"PATCH /workspaces/{ws}/tools/{tool_id}":       `{"name":"hacked","description":"hacked"}`,
-			"POST /workspaces/{ws}/agents/{id}/tools":      `{"tool_id":"` + tool + `"}`,
-			"PUT /workspaces/{ws}/secrets/{name}":          `{"value":"hacked-by-B"}`,
-			"POST /sessions":                               `{"agent_id":"` + agent + `"}`,
-			"POST /sessions/{id}/messages":                 `{"text":"B was here"}`,
+			"POST /workspaces/{ws}/agents/{id}/publish":            `{"version_id":"` + agv + `"}`,
+			"POST /workspaces/{ws}/personas/{id}/publish":          `{"version_id":"` + perv + `"}`,
+			"PATCH /workspaces/{ws}/agents/{id}":                   `{"name":"hacked"}`,
+			"PATCH /workspaces/{ws}/personas/{id}":                 `{"name":"hacked"}`,
+			"POST /workspaces/{ws}/agents":                         `{"name":"B agent","persona_id":"` + persona + `"}`,
+			"POST /workspaces/{ws}/personas":                       `{"name":"B persona"}`,
+			"POST /workspaces/{ws}/api-keys":                       `{"name":"B key"}`,
+			"POST /workspaces/{ws}/webhooks":                       `{"url":"http://127.0.0.1:9/b"}`,
+			"PATCH /workspaces/{ws}/webhooks/{webhook_id}":         `{"enabled":false,"description":"hacked"}`,
+			"POST /workspaces/{ws}/tools":                          `{"name":"b_tool","type":"http","http":{"url":"https://example.com/b"}}`,
+			"PATCH /workspaces/{ws}/tools/{tool_id}":               `{"name":"hacked","description":"hacked"}`,
+			"POST /workspaces/{ws}/agents/{id}/tools":              `{"tool_id":"` + tool + `"}`,
+			"PUT /workspaces/{ws}/secrets/{name}":                  `{"value":"hacked-by-B"}`,
+			"POST /sessions":                                       `{"agent_id":"` + agent + `"}`,
+			"POST /sessions/{id}/messages":                         `{"text":"B was here"}`,
+			"POST /workspaces/{ws}/knowledge-base":                 `{"name":"B knowledge base"}`,
+			"POST /workspaces/{ws}/knowledge-base/{kb_id}/sources": `{"type":"text","name":"B","text":"B was here"}`,
+			"POST /workspaces/{ws}/knowledge-base/{kb_id}/query":   `{"query":"jackets"}`,
+			"POST /workspaces/{ws}/knowledge-base/{kb_id}/attach":  `{"agent_id":"` + agent + `"}`,
+			"POST /workspaces/{ws}/knowledge-base/{kb_id}/detach":  `{"agent_id":"` + agent + `"}`,
 		}
 
 		type route struct{ method, path string }
@@ -97,7 +110,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			fill := func(ws string) string {
 				return strings.NewReplacer("{ws}", ws, "{id}", id, "{version_id}", version,
 					"{webhook_id}", webhookID, "{delivery_id}", delivery, "{event_id}", event,
-					"{tool_id}", tool, "{name}", secretName).Replace(rt.path)
+					"{tool_id}", tool, "{name}", secretName,
+					"{kb_id}", kb, "{source_id}", source, "{chunk_id}", chunk.ID).Replace(rt.path)
 			}
 			if (strings.Contains(rt.path, "{id}") && id == "") || strings.Contains(fill("ws"), "{") {
 				t.Fatalf("no fixture for %s %s: add it to the matrix", rt.method, rt.path)
@@ -196,6 +210,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 		if v, err := ts.srv.Secrets.ResolveSecret(t.Context(), a.ws, secretName); err != nil || v != secretValue {
 			t.Errorf("A's secret is %q, %v", v, err)
+		}
+		if s := ts.must(200, "GET", "/workspaces/"+a.ws+"/knowledge-base/"+kb+"/sources/"+source, a.key, "").json(t); s["status"] != "ready" || s["chunk_count"] != float64(1) {
+			t.Errorf("A's source was changed by B: %v", s)
+		}
+		ts.must(200, "GET", "/workspaces/"+a.ws+"/knowledge-base/"+kb+"/chunks/"+chunk.ID, a.key, "")
+		if ag := ts.must(200, "GET", "/workspaces/"+a.ws+"/agents/"+agent, a.key, ""); !strings.Contains(string(ag.body), `"knowledge_base_ids":["`+kb+`"]`) {
+			t.Errorf("A's agent lost its knowledge base: %s", ag.body)
 		}
 	})
 }

@@ -161,7 +161,11 @@ func newHumaError(hctx huma.Context, status int, msg string, errs ...error) huma
 			de.Message = hyponema.FieldsDetail(de.Fields)
 		}
 	case hyponema.ETOOLARGE:
-		de.Message = "The request body is larger than 1 MiB."
+		limit := int64(MaxBodyBytes)
+		if hctx != nil && hctx.Operation() != nil && hctx.Operation().MaxBodyBytes > 0 {
+			limit = hctx.Operation().MaxBodyBytes
+		}
+		de.Message = "The request body is larger than " + mib(limit) + "."
 		de.Fields = nil
 	case hyponema.EMEDIATYPE:
 		de.Message = "Send the request body as application/json."

@@ -40,13 +40,16 @@ func (s *Server) withIdempotency(next http.Handler) http.Handler {
 				Fields:  []hyponema.FieldError{{Loc: []string{"header", "Idempotency-Key"}, Msg: "must be 1 to 255 printable ASCII characters", Type: "invalid"}}})
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+		// The body is hashed, so read whole; file uploads may be larger
+		// than the JSON limit.
+		limit := bodyLimit(r)
+		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 		if err != nil {
 			writeError(w, r, hyponema.Errorf(hyponema.EMALFORMED, "The request body could not be read."))
 			return
 		}
-		if len(body) > MaxBodyBytes {
-			writeError(w, r, hyponema.Errorf(hyponema.ETOOLARGE, "The request body is larger than 1 MiB."))
+		if int64(len(body)) > limit {
+			writeError(w, r, hyponema.Errorf(hyponema.ETOOLARGE, "The request body is larger than %s.", mib(limit)))
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))

@@ -62,6 +62,12 @@ type Server struct {
 	// ToolChecker checks tools in depth when they are saved; nil skips
 	// that (the store's validation still runs).
 	ToolChecker hyponema.ToolChecker
+	// Knowledge stores knowledge bases, their sources and chunks, and
+	// searches them; KnowledgeAgents attaches them to agents' drafts.
+	Knowledge       hyponema.KnowledgeService
+	KnowledgeAgents hyponema.KnowledgeAttacher
+	// Embedder embeds knowledge queries; nil searches by words alone.
+	Embedder hyponema.Embedder
 	// Tokens signs and verifies session client tokens.
 	Tokens *clienttoken.Keyring
 	// Sealer encrypts the responses stored for Idempotency-Key replays;
@@ -339,6 +345,42 @@ func (s *Server) routes() {
 		fmt.Sprintf("Attaching an attached tool changes nothing. An agent may have at most %d tools. The answer lists the draft's tools.", hyponema.MaxToolsPerAgent)), s.attachTool)
 	huma.Register(api, describe(op(del, "/workspaces/{ws}/agents/{id}/tools/{tool_id}", "detach-agent-tool", "Agents", "Detach a tool from an agent's draft", noContent),
 		"Published versions keep the tools they captured."), s.detachTool)
+
+	const kbs = "/workspaces/{ws}/knowledge-base"
+	huma.Register(api, describe(op(post, kbs, "create-knowledge-base", "Knowledge", "Create a knowledge base", created),
+		"A named collection of sources (documents) that agents retrieve passages from. Add sources, then attach the knowledge base to agents."), s.createKnowledgeBase)
+	huma.Register(api, describe(op(get, kbs, "list-knowledge-bases", "Knowledge", "List knowledge bases", ok),
+		"The workspace's knowledge bases, newest first."), s.listKnowledgeBases)
+	huma.Register(api, op(get, kbs+"/{kb_id}", "get-knowledge-base", "Knowledge", "Get a knowledge base", ok), s.getKnowledgeBase)
+	huma.Register(api, describe(op(del, kbs+"/{kb_id}", "delete-knowledge-base", "Knowledge", "Delete a knowledge base", noContent),
+		"Deletes the knowledge base with its sources and chunks and detaches it from every agent's draft."), s.deleteKnowledgeBase)
+	createSource := describe(op(post, kbs+"/{kb_id}/sources", "create-source", "Knowledge", "Add a source: text, a URL or an uploaded file", created),
+		fmt.Sprintf("As application/json, `{\"type\":\"text\",\"name\",\"text\"}` (text of at most %d bytes; longer is 422 on body.text) or `{\"type\":\"url\",\"url\",\"name\"?}`; "+
+			"as multipart/form-data, a `file` part (text, Markdown, HTML, PDF or CSV, at most %s; larger is 413 payload_too_large) and an optional `name` field (default: the file's name). "+
+			"Other media types are 415 unsupported_media_type. The source answers `pending`: it is read, chunked and embedded in the background, then becomes `ready`, or `failed` with `error`.",
+			hyponema.MaxSourceTextLen, mib(hyponema.MaxSourceFileSize)))
+	createSource.MaxBodyBytes = MaxSourceBodyBytes
+	createSource.BodyReadTimeout = 5 * time.Minute
+	createSource.SkipValidateBody = true // createSource reads JSON and multipart itself
+	createSource.RequestBody = sourceRequestBody(registry)
+	createSource.Errors = append(createSource.Errors, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity)
+	huma.Register(api, createSource, s.createSource)
+	huma.Register(api, describe(op(get, kbs+"/{kb_id}/sources", "list-sources", "Knowledge", "List a knowledge base's sources", ok),
+		"Newest first, each with its status."), s.listSources)
+	huma.Register(api, op(get, kbs+"/{kb_id}/sources/{source_id}", "get-source", "Knowledge", "Get a source", ok), s.getSource)
+	huma.Register(api, describe(op(del, kbs+"/{kb_id}/sources/{source_id}", "delete-source", "Knowledge", "Delete a source", noContent),
+		"Deletes the source with its chunks: retrieval no longer finds them."), s.deleteSource)
+	huma.Register(api, describe(op(post, kbs+"/{kb_id}/sources/{source_id}/sync", "sync-source", "Knowledge", "Read the source again and remake its chunks", accepted),
+		"Marks the source pending and queues its ingestion: a url source is fetched again. Its current chunks stay searchable until the new ones replace them."), s.syncSource)
+	huma.Register(api, describe(op(get, kbs+"/{kb_id}/chunks", "list-chunks", "Knowledge", "List a knowledge base's chunks", ok),
+		"The passages that retrieval returns, newest first; source_id lists one source's."), s.listChunks)
+	huma.Register(api, op(get, kbs+"/{kb_id}/chunks/{chunk_id}", "get-chunk", "Knowledge", "Get a chunk", ok), s.getChunk)
+	huma.Register(api, describe(op(post, kbs+"/{kb_id}/query", "query-knowledge-base", "Knowledge", "Find the passages of a knowledge base that best answer a query", ok),
+		"Ranks the knowledge base's chunks by their words (and by meaning, when this server has an embeddings model) and answers the best top_k, best first, as agents retrieve them."), s.queryKnowledgeBase)
+	huma.Register(api, describe(op(post, kbs+"/{kb_id}/attach", "attach-knowledge-base", "Knowledge", "Attach the knowledge base to an agent's draft", ok),
+		fmt.Sprintf("The agent retrieves from it on every user message. Attaching an attached knowledge base changes nothing; an agent may have at most %d. The answer is the agent; versions made after capture the list in knowledge_base_ids.", hyponema.MaxKnowledgeBasesPerAgent)), s.attachKnowledgeBase)
+	huma.Register(api, describe(op(post, kbs+"/{kb_id}/detach", "detach-knowledge-base", "Knowledge", "Detach the knowledge base from an agent's draft", ok),
+		"404 when it is not attached. Versions keep the knowledge bases they captured. The answer is the agent."), s.detachKnowledgeBase)
 
 	huma.Register(api, describe(op(get, "/workspaces/{ws}/events", "list-workspace-events", "Events", "List the workspace's events", ok),
 		"What happened in the workspace, newest first: the events that webhooks deliver, each with the object it is about in data."), s.listWorkspaceEvents)

@@ -106,6 +106,8 @@ func newTestServer(t testing.TB, db *store.DB, configure ...func(*httpapi.Server
 	// The real checker: templates and the egress guard (127.0.0.1 allowed,
 	// 127.0.0.2 not). MCP sessions are never opened by a check.
 	s.ToolChecker = &tool.Runner{HTTP: &httptool.Runner{Egress: allow}, Egress: allow}
+	s.Knowledge = store.NewKnowledgeService(db)
+	s.KnowledgeAgents = store.NewAgentService(db)
 	s.Ready = db.Ping
 	for _, c := range configure {
 		c(s)
