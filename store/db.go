@@ -288,4 +288,19 @@ func rowsAffected(res sql.Result) (int64, error) {
 	return n, nil
 }
 
+// execOne runs a write that must change a row; notFound is its error when
+// none matched. what names the write in other errors.
+func execOne(ctx context.Context, c conn, what string, notFound error, query string, args ...any) error {
+	res, err := c.exec(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	if n, err := rowsAffected(res); err != nil {
+		return err
+	} else if n == 0 {
+		return notFound
+	}
+	return nil
+}
+
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

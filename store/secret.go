@@ -149,14 +149,6 @@ func (s *SecretService) ListSecrets(ctx context.Context, workspaceID string) ([]
 
 // DeleteSecret implements hyponema.SecretService.
 func (s *SecretService) DeleteSecret(ctx context.Context, workspaceID, name string) error {
-	res, err := s.db.write().exec(ctx, `DELETE FROM secrets WHERE workspace_id = ? AND name = ?`, workspaceID, name)
-	if err != nil {
-		return fmt.Errorf("store: delete secret: %w", err)
-	}
-	if n, err := rowsAffected(res); err != nil {
-		return err
-	} else if n == 0 {
-		return errSecretNotFound()
-	}
-	return nil
+	return execOne(ctx, s.db.write(), "delete secret", errSecretNotFound(),
+		`DELETE FROM secrets WHERE workspace_id = ? AND name = ?`, workspaceID, name)
 }

@@ -181,16 +181,8 @@ func (s *ToolService) UpdateTool(ctx context.Context, workspaceID, id string, p 
 // DeleteTool implements hyponema.ToolService. Its attachments go with it
 // (ON DELETE CASCADE); agent versions keep their copies.
 func (s *ToolService) DeleteTool(ctx context.Context, workspaceID, id string) error {
-	res, err := s.db.write().exec(ctx, `DELETE FROM tools WHERE workspace_id = ? AND id = ?`, workspaceID, id)
-	if err != nil {
-		return fmt.Errorf("store: delete tool: %w", err)
-	}
-	if n, err := rowsAffected(res); err != nil {
-		return err
-	} else if n == 0 {
-		return errToolNotFound()
-	}
-	return nil
+	return execOne(ctx, s.db.write(), "delete tool", errToolNotFound(),
+		`DELETE FROM tools WHERE workspace_id = ? AND id = ?`, workspaceID, id)
 }
 
 // AttachTool implements hyponema.ToolService.
@@ -231,17 +223,8 @@ func (s *ToolService) AttachTool(ctx context.Context, workspaceID, agentID, tool
 
 // DetachTool implements hyponema.ToolService.
 func (s *ToolService) DetachTool(ctx context.Context, workspaceID, agentID, toolID string) error {
-	res, err := s.db.write().exec(ctx, `DELETE FROM agent_tools WHERE workspace_id = ? AND agent_id = ? AND tool_id = ?`,
-		workspaceID, agentID, toolID)
-	if err != nil {
-		return fmt.Errorf("store: detach tool: %w", err)
-	}
-	if n, err := rowsAffected(res); err != nil {
-		return err
-	} else if n == 0 {
-		return hyponema.Errorf(hyponema.ENOTFOUND, "the tool is not attached to the agent")
-	}
-	return nil
+	return execOne(ctx, s.db.write(), "detach tool", hyponema.Errorf(hyponema.ENOTFOUND, "the tool is not attached to the agent"),
+		`DELETE FROM agent_tools WHERE workspace_id = ? AND agent_id = ? AND tool_id = ?`, workspaceID, agentID, toolID)
 }
 
 // ListAgentTools implements hyponema.ToolService.

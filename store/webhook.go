@@ -197,16 +197,8 @@ func (s *WebhookService) UpdateWebhook(ctx context.Context, workspaceID, id stri
 // DeleteWebhook implements hyponema.WebhookService. Its deliveries go with
 // it (ON DELETE CASCADE); queued jobs find it gone and stop.
 func (s *WebhookService) DeleteWebhook(ctx context.Context, workspaceID, id string) error {
-	res, err := s.db.write().exec(ctx, `DELETE FROM webhook_endpoints WHERE workspace_id = ? AND id = ?`, workspaceID, id)
-	if err != nil {
-		return fmt.Errorf("store: delete webhook endpoint: %w", err)
-	}
-	if n, err := rowsAffected(res); err != nil {
-		return err
-	} else if n == 0 {
-		return errWebhookNotFound()
-	}
-	return nil
+	return execOne(ctx, s.db.write(), "delete webhook endpoint", errWebhookNotFound(),
+		`DELETE FROM webhook_endpoints WHERE workspace_id = ? AND id = ?`, workspaceID, id)
 }
 
 // RotateWebhookSecret implements hyponema.WebhookService.
