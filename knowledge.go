@@ -68,6 +68,12 @@ type Source struct {
 	CreatedAt       time.Time  `json:"created_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
 	SyncedAt        *time.Time `json:"synced_at" doc:"When its chunks were last made."`
+
+	// Generation counts the syncs asked for. Ingestion reads it with the
+	// source and hands it back with its result, which applies only if no
+	// sync was asked for meanwhile (else the document may be older than
+	// the request).
+	Generation int64 `json:"-"`
 }
 
 // Chunk is a passage of a source: what retrieval returns and the model
@@ -127,14 +133,17 @@ type KnowledgeService interface {
 	SourceContent(ctx context.Context, workspaceID, id string) ([]byte, error)
 	// DeleteSource deletes the source and its chunks. Returns ENOTFOUND.
 	DeleteSource(ctx context.Context, workspaceID, kbID, id string) error
-	// SetSourcePending marks a source pending again (a re-sync).
+	// SetSourcePending marks a source pending again (a re-sync) and moves
+	// its Generation on.
 	SetSourcePending(ctx context.Context, workspaceID, id string) error
-	// FailSource marks the source failed with reason.
-	FailSource(ctx context.Context, workspaceID, id, reason string) error
+	// FailSource marks the source failed with reason, if its Generation is
+	// still generation; else it returns ECONFLICT and changes nothing.
+	FailSource(ctx context.Context, workspaceID, id string, generation int64, reason string) error
 	// ReplaceChunks replaces the source's chunks with chunks and marks it
 	// ready with the extracted document's content type and size, in one
-	// transaction. Returns ENOTFOUND if the source was deleted meanwhile.
-	ReplaceChunks(ctx context.Context, workspaceID, sourceID string, chunks []*Chunk, contentType string, size int64) error
+	// transaction, if its Generation is still generation (ECONFLICT
+	// otherwise). Returns ENOTFOUND if the source was deleted meanwhile.
+	ReplaceChunks(ctx context.Context, workspaceID, sourceID string, generation int64, chunks []*Chunk, contentType string, size int64) error
 
 	ListChunks(ctx context.Context, workspaceID, kbID, sourceID string, opt PageOptions) (Page[*Chunk], error)
 	FindChunk(ctx context.Context, workspaceID, kbID, id string) (*Chunk, error)

@@ -45,7 +45,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		source := ts.must(201, "POST", "/workspaces/"+a.ws+"/knowledge-base/"+kb+"/sources", a.key,
 			`{"type":"text","name":"A source","text":"A passage about jackets."}`).str(t, "id")
 		chunk := &hyponema.Chunk{Heading: "A heading", Text: "A passage about jackets."}
-		if err := ts.srv.Knowledge.ReplaceChunks(t.Context(), a.ws, source, []*hyponema.Chunk{chunk}, "text/plain", 24); err != nil {
+		if err := ts.srv.Knowledge.ReplaceChunks(t.Context(), a.ws, source, 0, []*hyponema.Chunk{chunk}, "text/plain", 24); err != nil {
 			t.Fatal(err)
 		}
 		ts.must(200, "POST", "/workspaces/"+a.ws+"/knowledge-base/"+kb+"/attach", a.key, `{"agent_id":"`+agent+`"}`)

@@ -291,7 +291,7 @@ func addChunks(t *testing.T, ts *testServer, tn tenant, kb, name string, texts .
 	for i, text := range texts {
 		chunks[i] = &hyponema.Chunk{Heading: name, Text: text, Tokens: len(strings.Fields(text)), Embedding: []float32{1, float32(i), 0}}
 	}
-	if err := ts.srv.Knowledge.ReplaceChunks(t.Context(), tn.ws, src, chunks, "text/plain", int64(len(body))); err != nil {
+	if err := ts.srv.Knowledge.ReplaceChunks(t.Context(), tn.ws, src, 0, chunks, "text/plain", int64(len(body))); err != nil {
 		t.Fatal(err)
 	}
 	ids := make([]string, len(chunks))

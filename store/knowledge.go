@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hyponema/hyponema"
 )
@@ -219,13 +220,13 @@ func detachKnowledgeBase(ctx context.Context, tx conn, workspaceID, kbID string)
 }
 
 const sourceColumns = `id, workspace_id, knowledge_base_id, type, name, url, content_type, size, status, error,
-	chunk_count, created_at, updated_at, synced_at`
+	chunk_count, created_at, updated_at, synced_at, generation`
 
 func scanSource(row scanner) (*hyponema.Source, error) {
 	var src hyponema.Source
 	if err := row.Scan(&src.ID, &src.WorkspaceID, &src.KnowledgeBaseID, &src.Type, &src.Name, &src.URL,
 		&src.ContentType, &src.Size, &src.Status, &src.Error, &src.ChunkCount,
-		timeCol{&src.CreatedAt}, timeCol{&src.UpdatedAt}, nullTimeCol{&src.SyncedAt}); err != nil {
+		timeCol{&src.CreatedAt}, timeCol{&src.UpdatedAt}, nullTimeCol{&src.SyncedAt}, &src.Generation); err != nil {
 		return nil, err
 	}
 	return &src, nil
@@ -250,9 +251,9 @@ func (s *KnowledgeService) CreateSource(ctx context.Context, src *hyponema.Sourc
 	}
 	at := s.db.d.timeArg(src.CreatedAt)
 	return s.db.inTx(ctx, func(tx conn) error {
-		_, err := tx.exec(ctx, `INSERT INTO sources (`+sourceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.exec(ctx, `INSERT INTO sources (`+sourceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			src.ID, src.WorkspaceID, src.KnowledgeBaseID, src.Type, src.Name, src.URL, src.ContentType, src.Size,
-			src.Status, src.Error, src.ChunkCount, at, at, nil)
+			src.Status, src.Error, src.ChunkCount, at, at, nil, 0)
 		if s.db.d.isForeignKey(err) {
 			return errKnowledgeBaseNotFound()
 		} else if err != nil {
@@ -360,42 +361,69 @@ func addChunkCount(ctx context.Context, tx conn, kbID string, n int64) error {
 	return nil
 }
 
-// SetSourcePending implements hyponema.KnowledgeService, and queues the
-// source's ingestion (SetSourceQueue). The source keeps its chunks, which
-// stay searchable until ReplaceChunks replaces them.
+// stalePending is how long a source may stay pending before a sync asked
+// for it queues another job although one should be on its way: longer than
+// the three tries of a job (knowledge.Ingester) take. A second job is
+// harmless; a source left pending for good would not be.
+const stalePending = 30 * time.Minute
+
+// SetSourcePending implements hyponema.KnowledgeService. It queues the
+// source's ingestion (SetSourceQueue) unless the source is pending already:
+// then the job on its way reads the new Generation, or, if it read the old
+// one, finds its result refused and ingests again. The source keeps its
+// chunks, which stay searchable until ReplaceChunks replaces them.
 func (s *KnowledgeService) SetSourcePending(ctx context.Context, workspaceID, id string) error {
 	return s.db.inTx(ctx, func(tx conn) error {
-		kbID, err := setSourceStatus(ctx, tx, workspaceID, id, hyponema.SourcePending, "")
+		src, err := findSource(ctx, tx, workspaceID, id, s.db.d.forUpdate)
 		if err != nil {
 			return err
 		}
-		return s.db.enqueueIngest(ctx, tx, workspaceID, kbID, id)
+		queued := src.Status == hyponema.SourcePending && now().Sub(src.UpdatedAt) < stalePending
+		updatedAt := now()
+		if queued {
+			updatedAt = src.UpdatedAt // how long it has waited
+		}
+		if _, err := tx.exec(ctx, `UPDATE sources SET status = ?, error = '', generation = generation + 1, updated_at = ?
+			WHERE id = ?`, hyponema.SourcePending, s.db.d.timeArg(updatedAt), id); err != nil {
+			return fmt.Errorf("store: set source pending: %w", err)
+		}
+		if queued {
+			return nil
+		}
+		return s.db.enqueueIngest(ctx, tx, workspaceID, src.KnowledgeBaseID, id)
 	})
 }
 
 // FailSource implements hyponema.KnowledgeService. The reason is cut to
 // 1000 bytes. The source keeps the chunks of its last successful sync.
-func (s *KnowledgeService) FailSource(ctx context.Context, workspaceID, id, reason string) error {
+func (s *KnowledgeService) FailSource(ctx context.Context, workspaceID, id string, generation int64, reason string) error {
 	reason = cleanText(strings.TrimSpace(reason), maxSourceErrorLen)
 	if reason == "" {
 		reason = "ingestion failed"
 	}
-	_, err := setSourceStatus(ctx, s.db.write(), workspaceID, id, hyponema.SourceFailed, reason)
-	return err
+	return s.db.inTx(ctx, func(tx conn) error {
+		if _, err := findCurrentSource(ctx, tx, workspaceID, id, generation); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `UPDATE sources SET status = ?, error = ?, updated_at = ? WHERE id = ?`,
+			hyponema.SourceFailed, reason, s.db.d.timeArg(now()), id); err != nil {
+			return fmt.Errorf("store: fail source: %w", err)
+		}
+		return nil
+	})
 }
 
-// setSourceStatus sets the source's status and error, and returns its
-// knowledge base.
-func setSourceStatus(ctx context.Context, c conn, workspaceID, id, status, reason string) (string, error) {
-	var kbID string
-	err := c.queryRow(ctx, `UPDATE sources SET status = ?, error = ?, updated_at = ? WHERE workspace_id = ? AND id = ?
-		RETURNING knowledge_base_id`, status, reason, c.db.d.timeArg(now()), workspaceID, id).Scan(&kbID)
-	if isNoRows(err) {
-		return "", errSourceNotFound()
-	} else if err != nil {
-		return "", fmt.Errorf("store: set source status: %w", err)
+// findCurrentSource reads the source for update in tx, and returns
+// ECONFLICT if a sync was asked for since generation.
+func findCurrentSource(ctx context.Context, tx conn, workspaceID, id string, generation int64) (*hyponema.Source, error) {
+	src, err := findSource(ctx, tx, workspaceID, id, tx.db.d.forUpdate)
+	if err != nil {
+		return nil, err
 	}
-	return kbID, nil
+	if src.Generation != generation {
+		return nil, hyponema.Errorf(hyponema.ECONFLICT, "the source was asked to sync again meanwhile")
+	}
+	return src, nil
 }
 
 // chunkInsertColumns are the columns that ReplaceChunks writes: seq is the
@@ -429,7 +457,7 @@ var fullChunkBatch = chunkInsertQuery(maxChunkBatch)
 // knowledge base, and a creation time; texts are made storable (valid
 // UTF-8, no NUL). Chunks whose IDs sort in their order mean that a list
 // of a source's chunks by ID, oldest first, is in index order.
-func (s *KnowledgeService) ReplaceChunks(ctx context.Context, workspaceID, sourceID string, chunks []*hyponema.Chunk, contentType string, size int64) error {
+func (s *KnowledgeService) ReplaceChunks(ctx context.Context, workspaceID, sourceID string, generation int64, chunks []*hyponema.Chunk, contentType string, size int64) error {
 	for i, c := range chunks {
 		if c == nil {
 			return fmt.Errorf("store: chunk %d is nil", i)
@@ -454,7 +482,7 @@ func (s *KnowledgeService) ReplaceChunks(ctx context.Context, workspaceID, sourc
 		} else if !ok {
 			return errSourceNotFound()
 		}
-		if _, err := findSource(ctx, tx, workspaceID, sourceID, s.db.d.forUpdate); err != nil {
+		if _, err := findCurrentSource(ctx, tx, workspaceID, sourceID, generation); err != nil {
 			return err
 		}
 		res, err := tx.exec(ctx, `DELETE FROM chunks WHERE workspace_id = ? AND source_id = ?`, workspaceID, sourceID)

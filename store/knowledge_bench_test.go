@@ -144,7 +144,7 @@ func setupBenchKnowledge(b *testing.B, db *store.DB, n int) *benchKnowledge {
 		}
 		src := mustTextSource(b, ks, kb, fmt.Sprint("source ", done), "…")
 		start := time.Now()
-		must(b, ks.ReplaceChunks(ctx, ws.ID, src.ID, chunks, "text/plain", 1))
+		must(b, ks.ReplaceChunks(ctx, ws.ID, src.ID, 0, chunks, "text/plain", 1))
 		ingest += time.Since(start)
 	}
 	mustChunks(b, ks, mustTextSource(b, ks, noise, "noise", "…"), []string{c.text(100), c.text(100)}, c.vector(), c.vector())
@@ -259,7 +259,7 @@ func BenchmarkKnowledgeIngest(b *testing.B) {
 			src := mustTextSource(b, ks, kb, "source", "…")
 			b.StartTimer()
 			start := time.Now()
-			must(b, ks.ReplaceChunks(ctx, ws.ID, src.ID, batch, "text/plain", 1))
+			must(b, ks.ReplaceChunks(ctx, ws.ID, src.ID, 0, batch, "text/plain", 1))
 			total += time.Since(start)
 		}
 		b.ReportMetric(float64(b.N*benchSourceChunks)/total.Seconds(), "chunks/s")

@@ -42,7 +42,7 @@ func mustChunks(t testing.TB, ks *store.KnowledgeService, src *hyponema.Source, 
 			chunks[i].Embedding = embs[i]
 		}
 	}
-	must(t, ks.ReplaceChunks(t.Context(), src.WorkspaceID, src.ID, chunks, "text/plain", 100))
+	must(t, ks.ReplaceChunks(t.Context(), src.WorkspaceID, src.ID, 0, chunks, "text/plain", 100))
 	return chunks
 }
 
@@ -207,7 +207,7 @@ func TestSourceCRUD(t *testing.T) {
 
 		// Status changes.
 		long := strings.Repeat("é", 2000)
-		must(t, ks.FailSource(ctx, ws.ID, page.ID, "fetch: "+long))
+		must(t, ks.FailSource(ctx, ws.ID, page.ID, 0, "fetch: "+long))
 		got, _ = ks.FindSource(ctx, ws.ID, kb.ID, page.ID)
 		if got.Status != hyponema.SourceFailed || len(got.Error) > 1000 || !strings.HasPrefix(got.Error, "fetch: éé") ||
 			!got.UpdatedAt.After(got.CreatedAt) && !got.UpdatedAt.Equal(got.CreatedAt) {
@@ -218,9 +218,9 @@ func TestSourceCRUD(t *testing.T) {
 		if got.Status != hyponema.SourcePending || got.Error != "" {
 			t.Errorf("pending %+v", got)
 		}
-		wantCode(t, ks.FailSource(ctx, other.ID, page.ID, "x"), hyponema.ENOTFOUND)
+		wantCode(t, ks.FailSource(ctx, other.ID, page.ID, 0, "x"), hyponema.ENOTFOUND)
 		wantCode(t, ks.SetSourcePending(ctx, other.ID, page.ID), hyponema.ENOTFOUND)
-		wantCode(t, ks.FailSource(ctx, ws.ID, "src_missing", "x"), hyponema.ENOTFOUND)
+		wantCode(t, ks.FailSource(ctx, ws.ID, "src_missing", 0, "x"), hyponema.ENOTFOUND)
 
 		// Delete.
 		wantCode(t, ks.DeleteSource(ctx, other.ID, kb.ID, file.ID), hyponema.ENOTFOUND)
@@ -272,7 +272,7 @@ func TestSourceQueue(t *testing.T) {
 		ws := mustWorkspace(t, db)
 		kb := mustKnowledgeBase(t, ks, ws.ID, "Help")
 		src := mustTextSource(t, ks, kb, "A", "text")
-		must(t, ks.FailSource(ctx, ws.ID, src.ID, "no"))
+		must(t, ks.FailSource(ctx, ws.ID, src.ID, 0, "no"))
 		must(t, ks.SetSourcePending(ctx, ws.ID, src.ID))
 		job := ws.ID + "/" + kb.ID + "/" + src.ID
 		wantIDs(t, q.jobs, []string{job, job})
@@ -288,13 +288,57 @@ func TestSourceQueue(t *testing.T) {
 		if len(p.Data) != 1 {
 			t.Errorf("%d sources after a failed create", len(p.Data))
 		}
-		must(t, ks.FailSource(ctx, ws.ID, src.ID, "again"))
+		must(t, ks.FailSource(ctx, ws.ID, src.ID, 1, "again"))
 		if err := ks.SetSourcePending(ctx, ws.ID, src.ID); err == nil {
 			t.Fatal("SetSourcePending succeeded with a failing queue")
 		}
 		got, _ := ks.FindSource(ctx, ws.ID, kb.ID, src.ID)
 		if got.Status != hyponema.SourceFailed {
 			t.Errorf("status %s after a failed SetSourcePending", got.Status)
+		}
+	})
+}
+
+// TestSourceGeneration: a sync asked for while a source is pending queues
+// no second job but moves its generation on, and the result of ingestion
+// that read an older generation is refused and changes nothing.
+func TestSourceGeneration(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		q := &fakeSourceQueue{}
+		db.SetSourceQueue(q)
+		ks := store.NewKnowledgeService(db)
+		ws := mustWorkspace(t, db)
+		kb := mustKnowledgeBase(t, ks, ws.ID, "Help")
+		src := mustTextSource(t, ks, kb, "A", "text")
+		if src.Generation != 0 {
+			t.Fatalf("new source's generation %d", src.Generation)
+		}
+		must(t, ks.SetSourcePending(ctx, ws.ID, src.ID)) // while the first job waits
+		if len(q.jobs) != 1 {
+			t.Fatalf("%d jobs queued, want 1", len(q.jobs))
+		}
+		got, err := ks.FindSource(ctx, ws.ID, kb.ID, src.ID)
+		must(t, err)
+		if got.Generation != 1 || got.Status != hyponema.SourcePending {
+			t.Fatalf("after a sync while pending %+v", got)
+		}
+		// The job read generation 0: its result and its failure are refused.
+		wantCode(t, ks.ReplaceChunks(ctx, ws.ID, src.ID, 0, []*hyponema.Chunk{{Text: "old"}}, "text/plain", 3), hyponema.ECONFLICT)
+		wantCode(t, ks.FailSource(ctx, ws.ID, src.ID, 0, "old"), hyponema.ECONFLICT)
+		got, _ = ks.FindSource(ctx, ws.ID, kb.ID, src.ID)
+		if got.Status != hyponema.SourcePending || got.ChunkCount != 0 {
+			t.Fatalf("a refused result changed the source: %+v", got)
+		}
+		must(t, ks.ReplaceChunks(ctx, ws.ID, src.ID, 1, []*hyponema.Chunk{{Text: "new"}}, "text/plain", 3))
+		got, _ = ks.FindSource(ctx, ws.ID, kb.ID, src.ID)
+		if got.Status != hyponema.SourceReady || got.ChunkCount != 1 {
+			t.Fatalf("after the current result %+v", got)
+		}
+		// A ready source's sync queues a job.
+		must(t, ks.SetSourcePending(ctx, ws.ID, src.ID))
+		if len(q.jobs) != 2 {
+			t.Errorf("%d jobs queued, want 2", len(q.jobs))
 		}
 	})
 }
@@ -402,7 +446,7 @@ func TestReplaceChunks(t *testing.T) {
 		}
 
 		// Replacing with none empties the source.
-		must(t, ks.ReplaceChunks(ctx, ws.ID, src.ID, nil, "text/markdown", 7))
+		must(t, ks.ReplaceChunks(ctx, ws.ID, src.ID, 0, nil, "text/markdown", 7))
 		got, _ = ks.FindSource(ctx, ws.ID, kb.ID, src.ID)
 		if got.ChunkCount != 0 || got.ContentType != "text/markdown" || got.Size != 7 || got.Status != hyponema.SourceReady {
 			t.Errorf("emptied %+v", got)
@@ -411,13 +455,13 @@ func TestReplaceChunks(t *testing.T) {
 
 		// Bad input, other workspaces, deleted sources.
 		nan := []*hyponema.Chunk{{Text: "x", Embedding: []float32{float32(math.NaN())}}}
-		if err := ks.ReplaceChunks(ctx, ws.ID, src.ID, nan, "text/plain", 1); err == nil {
+		if err := ks.ReplaceChunks(ctx, ws.ID, src.ID, 0, nan, "text/plain", 1); err == nil {
 			t.Error("NaN embedding accepted")
 		}
-		wantCode(t, ks.ReplaceChunks(ctx, other.ID, src.ID, []*hyponema.Chunk{{Text: "x"}}, "text/plain", 1), hyponema.ENOTFOUND)
-		must(t, ks.FailSource(ctx, ws.ID, src.ID, "fetch failed"))
+		wantCode(t, ks.ReplaceChunks(ctx, other.ID, src.ID, 0, []*hyponema.Chunk{{Text: "x"}}, "text/plain", 1), hyponema.ENOTFOUND)
+		must(t, ks.FailSource(ctx, ws.ID, src.ID, 0, "fetch failed"))
 		must(t, ks.DeleteSource(ctx, ws.ID, kb.ID, src.ID))
-		wantCode(t, ks.ReplaceChunks(ctx, ws.ID, src.ID, []*hyponema.Chunk{{Text: "x"}}, "text/plain", 1), hyponema.ENOTFOUND)
+		wantCode(t, ks.ReplaceChunks(ctx, ws.ID, src.ID, 0, []*hyponema.Chunk{{Text: "x"}}, "text/plain", 1), hyponema.ENOTFOUND)
 	})
 }
 
@@ -755,7 +799,7 @@ func TestKnowledgeSearchIsolation(t *testing.T) {
 		wantCode(t, err, hyponema.ENOTFOUND)
 		_, err = ks.FindChunk(ctx, ws.ID, mine.ID, ct[0].ID)
 		wantCode(t, err, hyponema.ENOTFOUND)
-		wantCode(t, ks.ReplaceChunks(ctx, ws.ID, ct[0].SourceID, nil, "text/plain", 0), hyponema.ENOTFOUND)
+		wantCode(t, ks.ReplaceChunks(ctx, ws.ID, ct[0].SourceID, 0, nil, "text/plain", 0), hyponema.ENOTFOUND)
 		wantCode(t, ks.DeleteKnowledgeBase(ctx, ws.ID, theirs.ID), hyponema.ENOTFOUND)
 		_, err = ks.SourceContent(ctx, ws.ID, ct[0].SourceID)
 		wantCode(t, err, hyponema.ENOTFOUND)

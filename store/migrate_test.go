@@ -9,7 +9,7 @@ import (
 )
 
 // migrationCount is how many files each migrations folder holds.
-const migrationCount = 6
+const migrationCount = 7
 
 func countMigrations(t *testing.T, db *store.DB) int {
 	t.Helper()
