@@ -29,18 +29,24 @@ const (
 	maxMessageErrorLen  = 10_000  // bytes of error
 )
 
-const messageColumns = `id, workspace_id, session_id, role, text, status, tool_calls, usage, ttft_ms, latency_ms, error, created_at`
+const messageColumns = `id, workspace_id, session_id, role, text, status, tool_calls, usage, ttft_ms, latency_ms, error, created_at, citations`
 
 func scanMessage(row scanner) (*hyponema.Message, error) {
 	var m hyponema.Message
-	var toolCalls, usage []byte
+	var toolCalls, usage, citations []byte
 	var ttft, latency sql.NullInt64
 	if err := row.Scan(&m.ID, &m.WorkspaceID, &m.SessionID, &m.Role, &m.Text, &m.Status, &toolCalls, &usage,
-		&ttft, &latency, &m.Error, timeCol{&m.CreatedAt}); err != nil {
+		&ttft, &latency, &m.Error, timeCol{&m.CreatedAt}, &citations); err != nil {
 		return nil, err
 	}
 	if err := decodeJSON(toolCalls, &m.ToolCalls); err != nil {
 		return nil, err
+	}
+	if err := decodeJSON(citations, &m.Citations); err != nil {
+		return nil, err
+	}
+	if len(m.Citations) == 0 {
+		m.Citations = nil // none: left out of the JSON
 	}
 	if m.ToolCalls == nil {
 		m.ToolCalls = []hyponema.ToolCall{}
@@ -64,6 +70,7 @@ func scanMessage(row scanner) (*hyponema.Message, error) {
 type messageRow struct {
 	toolCalls string
 	usage     sql.NullString
+	citations string
 }
 
 // prepareMessage checks m and puts it in the form that is stored: an ID
@@ -108,6 +115,12 @@ func prepareMessage(m *hyponema.Message) (messageRow, error) {
 	if r.toolCalls, err = encodeJSON(m.ToolCalls); err != nil {
 		return messageRow{}, err
 	}
+	r.citations = "[]"
+	if len(m.Citations) > 0 {
+		if r.citations, err = encodeJSON(m.Citations); err != nil {
+			return messageRow{}, err
+		}
+	}
 	if m.Usage != nil {
 		u, err := encodeJSON(m.Usage)
 		if err != nil {
@@ -136,22 +149,23 @@ func checkStoredText(v *hyponema.Validation, s string, max int, path string) {
 // insertMessageSQL inserts a message. CreateSession uses it bare; SaveMessage
 // adds upsertMessageSQL's conflict clause.
 const insertMessageSQL = `INSERT INTO messages (` + messageColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // upsertMessageSQL inserts a message or updates what may change of it: its
-// text, status, tool calls, usage, timings and error, never its role,
+// text, status, tool calls, usage, timings, error and citations, never its role,
 // session or creation time. The WHERE of the update keeps a message ID from
 // being reused across sessions or workspaces: then no row is returned. On
 // insert the foreign key checks that the session is the workspace's.
 const upsertMessageSQL = insertMessageSQL + `
 	ON CONFLICT (id) DO UPDATE SET text = excluded.text, status = excluded.status, tool_calls = excluded.tool_calls,
-		usage = excluded.usage, ttft_ms = excluded.ttft_ms, latency_ms = excluded.latency_ms, error = excluded.error
+		usage = excluded.usage, ttft_ms = excluded.ttft_ms, latency_ms = excluded.latency_ms, error = excluded.error,
+		citations = excluded.citations
 	WHERE messages.session_id = excluded.session_id AND messages.workspace_id = excluded.workspace_id
 	RETURNING role, created_at`
 
 func messageArgs(d *dialect, m *hyponema.Message, r messageRow) []any {
 	return []any{m.ID, m.WorkspaceID, m.SessionID, m.Role, m.Text, m.Status, r.toolCalls, r.usage,
-		nullInt(m.TTFTMS), nullInt(m.LatencyMS), m.Error, d.timeArg(m.CreatedAt)}
+		nullInt(m.TTFTMS), nullInt(m.LatencyMS), m.Error, d.timeArg(m.CreatedAt), r.citations}
 }
 
 func nullInt(p *int) sql.NullInt64 {

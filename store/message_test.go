@@ -74,7 +74,8 @@ func TestSaveMessage(t *testing.T) {
 		if len(page.Data) != 2 || page.Data[1].Text != "Your or" || page.Data[1].Status != hyponema.MessageIncomplete {
 			t.Fatalf("messages = %+v", page.Data)
 		}
-		if b, _ := json.Marshal(page.Data[1]); !strings.Contains(string(b), `"tool_calls":[]`) || !strings.Contains(string(b), `"usage":null`) {
+		if b, _ := json.Marshal(page.Data[1]); !strings.Contains(string(b), `"tool_calls":[]`) || !strings.Contains(string(b), `"usage":null`) ||
+			strings.Contains(string(b), "citations") {
 			t.Fatalf("JSON %s", b)
 		}
 
@@ -82,6 +83,8 @@ func TestSaveMessage(t *testing.T) {
 		final.Text, final.Status = "Your order shipped.", hyponema.MessageComplete
 		final.ToolCalls = []hyponema.ToolCall{{ID: "call_1", Name: "order_status", Arguments: `{"id":"42"}`}}
 		final.Usage = &hyponema.Usage{InputTokens: 120, OutputTokens: 8}
+		final.Citations = []hyponema.Citation{{ChunkID: "chk_1", SourceID: "src_1", KnowledgeBaseID: "kb_1"},
+			{ChunkID: "chk_2", SourceID: "src_1", KnowledgeBaseID: "kb_1"}}
 		final.TTFTMS, final.LatencyMS = ptr(150), ptr(900)
 		// Role, session and creation time never change.
 		final.Role, final.CreatedAt = hyponema.RoleSystem, t0.Add(time.Hour)
