@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -11,10 +12,14 @@ import (
 )
 
 // postgresRankBudget is about how many matching chunks a lexical search
-// ranks at most: ts_rank_cd of a question of five words and the visit of
-// each chunk's row cost about 13 µs a chunk here (ts_rank about 4), so
-// 1500 take about 20 ms. (A variable for tests.)
+// ranks at most: scoring a question of five words (postgresLexicalQuery)
+// and the visit of each chunk's row cost several microseconds a chunk
+// here, so 1500 take about 10 ms. (A variable for tests.)
 var postgresRankBudget = 1500
+
+// postgresCountLimit is how far counting a lexeme's chunks goes: past it a
+// word is common enough that its weight hardly changes.
+const postgresCountLimit = 10_000
 
 // postgresLexemesQuery turns the words of a search into the lexemes of
 // the english configuration: stemmed, its stop words dropped, sorted.
@@ -68,13 +73,42 @@ func (ls *lexemeStats) get(ctx context.Context, c conn) (map[string]float64, err
 	return freq, nil
 }
 
-// postgresLexicalQuery filters the chunks by one tsquery and ranks them by
-// another (see postgresLexical). Both are lexemes already, so they are
-// cast, not parsed again; the filter, a constant, is what the GIN index
-// serves.
-const postgresLexicalQuery = `SELECT seq, ts_rank_cd(tsv, ?::tsquery, 1) AS r FROM chunks
-	WHERE tsv @@ ?::tsquery AND workspace_id = ? AND knowledge_base_id = ANY(?)
-	ORDER BY r DESC, seq LIMIT ?`
+// postgresLexicalQuery returns the query that filters the chunks by one
+// tsquery and scores them for n lexemes (see postgresLexical): the sum of
+// the weights of the lexemes a chunk holds (each a tsquery and a weight),
+// scaled down for chunks longer than the average match as BM25 does (k1 =
+// 1.2, b = 0.75; a chunk's length is its count of distinct lexemes), plus
+// ts_rank of the query of all of them, the heading (class A) counting
+// twice the text (class D). All are lexemes already, so they are cast, not
+// parsed again; the filter, a constant, is what the GIN index serves.
+func postgresLexicalQuery(n int) string {
+	var b strings.Builder
+	b.WriteString(`SELECT seq, (0`)
+	for range n {
+		b.WriteString(` + CASE WHEN tsv @@ ?::tsquery THEN ?::float8 * CASE WHEN tsv @@ ?::tsquery THEN 2 ELSE 1 END ELSE 0 END`)
+	}
+	b.WriteString(`) * 2.2 / (1.3 + 0.9 * len / greatest(avg(len) OVER (), 1))
+		+ ts_rank('{0.1, 0.1, 0.1, 0.2}', tsv, ?::tsquery) AS r
+	FROM (SELECT seq, tsv, length(tsv) AS len FROM chunks
+		WHERE tsv @@ ?::tsquery AND workspace_id = ? AND knowledge_base_id = ANY(?)) AS m
+	ORDER BY r DESC, seq LIMIT ?`)
+	return b.String()
+}
+
+// postgresLexicalQueries are the queries of up to maxQueryTerms lexemes
+// (index: lexemes); a question's words are rarely more lexemes than that.
+var postgresLexicalQueries = func() []string {
+	qs := make([]string, maxQueryTerms+1)
+	for i := range qs {
+		qs[i] = postgresLexicalQuery(i)
+	}
+	return qs
+}()
+
+// postgresCountQuery counts a tsquery's chunks of the workspace's
+// knowledge bases, up to a limit.
+const postgresCountQuery = `SELECT count(*) FROM (SELECT 1 FROM chunks
+	WHERE tsv @@ ?::tsquery AND workspace_id = ? AND knowledge_base_id = ANY(?) LIMIT ?) AS m`
 
 const postgresPlannerQuery = `SELECT set_config('enable_seqscan', 'off', true), set_config('cpu_operator_cost', '0.05', true)`
 
@@ -88,10 +122,18 @@ func postgresTSQuery(lexemes []string) string {
 }
 
 // postgresLexical ranks the workspace's chunks of kbs whose text or
-// heading holds any of terms (stemmed by the english configuration) by
-// ts_rank_cd (cover density; normalization 1 divides by 1 + the logarithm
-// of the chunk's length; the heading weighs as class A), and returns the
-// best limit.
+// heading holds any of terms (stemmed by the english configuration), and
+// returns the best limit.
+//
+// The score is that of BM25 without its term frequencies: each lexeme a
+// chunk holds adds its inverse document frequency, ln(1 + (N − n + ½) /
+// (n + ½)) for n of the N chunks searched holding it, so that a rare word
+// of the question ("limescale") outweighs a common one ("warranty"); then
+// ts_rank, always under 1, orders chunks that hold the same lexemes by how
+// often and how densely. (ts_rank and ts_rank_cd alone weigh every word
+// alike.) n comes from ANALYZE's statistics for the most common lexemes,
+// and is counted, up to postgresCountLimit, for the others; counts are
+// kept while the knowledge bases' chunks stay the same.
 //
 // Ranking costs several microseconds a matching chunk, so when ANALYZE's
 // statistics (lexemeStats) say that the lexemes together are in more than
@@ -99,7 +141,7 @@ func postgresTSQuery(lexemes []string) string {
 // as many as fit in the budget, select the chunks to rank; every lexeme
 // still counts in their ranks. A chunk that has none of the rarest but
 // only the commonest words of the question is not found by words.
-func postgresLexical(ctx context.Context, c conn, stats *lexemeStats, workspaceID string, kbs []searchKB, terms []string, limit int) ([]ranked, error) {
+func postgresLexical(ctx context.Context, c conn, stats *lexemeStats, counts *termCounts, workspaceID string, kbs []searchKB, terms []string, limit int) ([]ranked, error) {
 	var searched int64
 	ids := make([]string, len(kbs))
 	for i, kb := range kbs {
@@ -110,6 +152,7 @@ func postgresLexical(ctx context.Context, c conn, stats *lexemeStats, workspaceI
 	if err != nil || len(lexemes) == 0 {
 		return nil, err
 	}
+	lexemes = lexemes[:min(len(lexemes), maxQueryTerms)]
 	freqs, err := stats.get(ctx, c)
 	if err != nil {
 		return nil, err
@@ -131,11 +174,35 @@ func postgresLexical(ctx context.Context, c conn, stats *lexemeStats, workspaceI
 	if _, err := c.exec(ctx, postgresPlannerQuery); err != nil {
 		return nil, fmt.Errorf("store: full-text search: %w", err)
 	}
+	args := make([]any, 0, 2*len(lexemes)+6)
+	args = append(args, pgx.QueryExecModeCacheDescribe)
+	for _, l := range lexemes {
+		n, known := freqs[l]
+		n *= float64(searched)
+		if !known {
+			counted, err := counts.get("pg\x00"+l, kbs, func() (int, error) {
+				var n int
+				err := c.queryRow(ctx, postgresCountQuery, quoteTSQuery(l), workspaceID, ids, postgresCountLimit).Scan(&n)
+				if err != nil {
+					return 0, fmt.Errorf("store: full-text search: count matches: %w", err)
+				}
+				return n, nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			n = float64(counted)
+		}
+		n = min(n, float64(searched))
+		idf := math.Log(1 + (float64(searched)-n+0.5)/(n+0.5))
+		args = append(args, quoteTSQuery(l), idf, quoteTSQuery(l)+":A")
+	}
+	args = append(args, rank, filter, workspaceID, ids, limit)
 	// Planned for its arguments every time (an unnamed statement, its
 	// description cached): whether the GIN index or the knowledge base's
 	// chunks should drive depends on how common the words are and how big
 	// the knowledge bases, which a generic plan cannot know.
-	rows, err := c.query(ctx, postgresLexicalQuery, pgx.QueryExecModeCacheDescribe, rank, filter, workspaceID, ids, limit)
+	rows, err := c.query(ctx, postgresLexicalQueries[len(lexemes)], args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: full-text search: %w", err)
 	}

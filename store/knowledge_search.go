@@ -36,10 +36,11 @@ type ranked struct {
 // punctuation are dropped, and the rest are ORed, each quoted, so that a
 // question ("How long do I have to return a jacket?") finds the passages
 // with any of its meaningful words, ranked by bm25 (SQLite FTS5) or
-// ts_rank_cd (PostgreSQL), both stemming English. Nothing in the text is
-// query syntax. When the words are so common that they match more chunks
-// than the dialect ranks in time, the commonest stop selecting chunks
-// (see sqliteLexical and postgresLexical).
+// BM25 without term frequencies (PostgreSQL; see postgresLexical), both
+// stemming English. Nothing in the text is query syntax. When the words
+// are so common that they match more chunks than the dialect ranks in
+// time, the commonest stop selecting chunks (see sqliteLexical and
+// postgresLexical).
 //
 // Vector: when q.Embedding is set, the chunks with an embedding of the
 // same dimension are ranked by cosine similarity, computed in Go over all
@@ -47,7 +48,7 @@ type ranked struct {
 //
 // With an embedding, a hit's Score is the reciprocal rank fusion (k = 60)
 // of its ranks in the two rankings (each taken 4×TopK deep, at least 50);
-// without one, it is the lexical score (bm25 negated, or ts_rank_cd):
+// without one, it is the lexical score (bm25 negated, or postgresLexical's):
 // higher is better. TopK defaults to DefaultTopK and is capped at
 // MaxTopK. Knowledge bases that are not the workspace's are ignored.
 func (s *KnowledgeService) Search(ctx context.Context, workspaceID string, q hyponema.SearchQuery) ([]hyponema.SearchHit, error) {
@@ -99,7 +100,7 @@ func (s *KnowledgeService) Search(ctx context.Context, workspaceID string, q hyp
 			if s.db.d.name == DialectSQLite {
 				lexical, err = sqliteLexical(ctx, c, s.counts, workspaceID, kbs, terms, depth)
 			} else {
-				lexical, err = postgresLexical(ctx, c, s.stats, workspaceID, kbs, terms, depth)
+				lexical, err = postgresLexical(ctx, c, s.stats, s.counts, workspaceID, kbs, terms, depth)
 			}
 		}
 		if early != nil {
@@ -222,7 +223,7 @@ func init() {
 	sqliteSearchSQL.prepare = []string{sqliteSearchSQL.knowledgeBases, sqliteSearchSQL.hits, scanVectorsQuery,
 		sqliteLexicalQuery, sqliteLexicalJoinQuery, sqliteIndexedRowsQuery, sqliteCountQuery}
 	postgresSearchSQL.prepare = []string{postgresSearchSQL.knowledgeBases, postgresSearchSQL.hits, scanVectorsQuery,
-		postgresLexicalQuery, postgresLexemesQuery, postgresLexemeStatsQuery, postgresPlannerQuery}
+		postgresLexemesQuery, postgresCountQuery, postgresLexemeStatsQuery, postgresPlannerQuery}
 }
 
 func (db *DB) searchSQL() *searchSQL {

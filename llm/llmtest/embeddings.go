@@ -85,21 +85,28 @@ func (s *EmbeddingsServer) serve(w http.ResponseWriter, r *http.Request) {
 		"usage": map[string]int{"prompt_tokens": tokens, "total_tokens": tokens}})
 }
 
-// Embed is the server's model, for tests that need a query's vector.
+// Embed is the server's model, for tests that need a query's vector: the
+// words of text, lower-cased, without common English function words and
+// with a crude suffix stemming (shipping, shipped, ships → ship), each
+// hashed to one of dims dimensions, counted (1 + ln count) and normalized. Texts that
+// share meaningful words are close.
 func Embed(text string, dims int) []float64 {
 	v := make([]float64, dims)
 	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
-		if len(w) < 3 {
+		if len(w) < 3 || functionWords[w] {
 			continue
 		}
-		w = strings.TrimSuffix(w, "s")
+		w = stem(w)
 		h := fnv.New32a()
 		h.Write([]byte(w))
 		v[int(h.Sum32()%uint32(dims))]++
 	}
 	var n float64
-	for _, x := range v {
-		n += x * x
+	for i, x := range v {
+		if x > 0 {
+			v[i] = 1 + math.Log(x) // a word said often counts, but less than often
+		}
+		n += v[i] * v[i]
 	}
 	if n > 0 {
 		n = math.Sqrt(n)
@@ -108,4 +115,31 @@ func Embed(text string, dims int) []float64 {
 		}
 	}
 	return v
+}
+
+// functionWords say little of what a text is about.
+var functionWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`the and for are but not you your yours all any can had has have her was one our out
+		his how its who what when where which why will with this that these those them they their there then than
+		from into onto over under about also been being does did doing done each just more most much must only other
+		same should some such very would could may might shall here off own too yet get got let use via per
+		i'm you're it's don't isn't aren't can't won't`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// stem drops a common English suffix from a word of more than four
+// letters, and a doubled final consonant it leaves (shipping → ship).
+func stem(w string) string {
+	for _, suf := range []string{"ing", "ed", "es", "s"} {
+		if r, ok := strings.CutSuffix(w, suf); ok && len(r) >= 3 && len(w) > 4 {
+			if n := len(r); n >= 2 && r[n-1] == r[n-2] && !strings.ContainsRune("aeiousl", rune(r[n-1])) {
+				r = r[:n-1]
+			}
+			return r
+		}
+	}
+	return w
 }
