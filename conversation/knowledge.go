@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hyponema/hyponema"
 )
+
+// embedTimeout bounds embedding the user's message: past it the turn
+// retrieves by words alone rather than keep the user waiting.
+const embedTimeout = 5 * time.Second
 
 // retrieve finds the passages of the version's knowledge bases for the
 // user's message, within the agent's token budget. Retrieval failing
@@ -22,7 +27,9 @@ func (t *turn) retrieve(ctx context.Context) []hyponema.SearchHit {
 		q.Text = q.Text[:hyponema.MaxQueryLen]
 	}
 	if e.Embedder != nil {
-		vecs, err := e.Embedder.Embed(ctx, []string{q.Text})
+		ectx, cancel := context.WithTimeout(ctx, embedTimeout)
+		vecs, err := e.Embedder.Embed(ectx, []string{q.Text})
+		cancel()
 		if err == nil && len(vecs) == 1 {
 			q.Embedding = vecs[0]
 		} else {

@@ -39,6 +39,7 @@ type Config struct {
 	AnthropicBaseURL string
 	EgressAllow      string
 	MCPServers       string
+	EmbeddingModel   string
 	LogLevel         string
 	LogFormat        string
 }
@@ -64,6 +65,7 @@ func (c *Config) bind(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.AnthropicBaseURL, "anthropic-base-url", env("HYPONEMA_ANTHROPIC_BASE_URL", ""), "Anthropic API base URL (HYPONEMA_ANTHROPIC_BASE_URL)")
 	fs.StringVar(&c.EgressAllow, "egress-allow", env("HYPONEMA_EGRESS_ALLOW", ""), "comma-separated CIDRs or host names that outbound requests (webhooks, tools …) may reach although they are not public, e.g. 127.0.0.1/32 for local development (HYPONEMA_EGRESS_ALLOW)")
 	fs.StringVar(&c.MCPServers, "mcp-servers", env("HYPONEMA_MCP_SERVERS", ""), `MCP servers run on this host over stdio, as JSON: {"name":{"command":"…","args":[…],"env":{…},"dir":"…"}}; tools of every workspace may use them by name (HYPONEMA_MCP_SERVERS)`)
+	fs.StringVar(&c.EmbeddingModel, "embedding-model", env("HYPONEMA_EMBEDDING_MODEL", ""), "embeddings model of the OpenAI-compatible server (e.g. text-embedding-3-small) for hybrid knowledge-base search; empty: lexical search only (HYPONEMA_EMBEDDING_MODEL)")
 	fs.StringVar(&c.LogLevel, "log-level", env("HYPONEMA_LOG_LEVEL", "info"), "debug, info, warn or error (HYPONEMA_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("HYPONEMA_LOG_FORMAT", "text"), "text or json (HYPONEMA_LOG_FORMAT)")
 }
@@ -178,6 +180,14 @@ func (c *Config) mcpServers() (map[string]mcp.Command, error) {
 		out[name] = mcp.Command{Path: s.Command, Args: s.Args, Env: env, Dir: s.Dir}
 	}
 	return out, nil
+}
+
+// embedder returns the embeddings client, or nil when no model is set.
+func (c *Config) embedder() hyponema.Embedder {
+	if c.EmbeddingModel == "" {
+		return nil
+	}
+	return openai.NewEmbedder(openai.Config{APIKey: c.OpenAIAPIKey, BaseURL: c.OpenAIBaseURL}, c.EmbeddingModel)
 }
 
 // logger builds the process's logger.

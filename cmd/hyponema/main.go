@@ -30,6 +30,7 @@ import (
 	"github.com/hyponema/hyponema/egress"
 	"github.com/hyponema/hyponema/httpapi"
 	"github.com/hyponema/hyponema/jobs"
+	"github.com/hyponema/hyponema/knowledge"
 	"github.com/hyponema/hyponema/mcp"
 	"github.com/hyponema/hyponema/store"
 	"github.com/hyponema/hyponema/tool"
@@ -221,6 +222,10 @@ func errorText(err error) error {
 // receivers, not on the CPU.
 const webhookWorkers = 100
 
+// ingestWorkers is how many knowledge sources are ingested at once: each
+// may hold a 20 MiB document and its text while it is chunked and embedded.
+const ingestWorkers = 4
+
 // Main is the running program: its configuration and the adapters it wired.
 type Main struct {
 	Config *Config
@@ -277,21 +282,29 @@ func (m *Main) Run(ctx context.Context) error {
 	hooks := store.NewWebhookService(m.DB)
 	admin := &webhook.Admin{Store: hooks, Box: box, Egress: egressPolicy}
 	sender := &webhook.Sender{Webhooks: hooks, Events: hooks, Admin: admin, Egress: egressPolicy, Logger: logger}
+	// Knowledge: sources are ingested by jobs (fetched through the egress
+	// guard, chunked, embedded when a model is configured).
+	knowledgeStore := store.NewKnowledgeService(m.DB)
+	embedder := m.Config.embedder()
+	ingester := &knowledge.Ingester{Store: knowledgeStore, Embedder: embedder, Egress: egressPolicy, Logger: logger}
 	workers := river.NewWorkers()
 	sender.Register(workers)
+	ingester.Register(workers)
 	var pgDSN string
 	if m.DB.Dialect() == store.DialectPostgres {
 		pgDSN = m.Config.databaseURL()
 	}
 	if m.Jobs, err = jobs.Open(ctx, m.DB, jobs.Config{
-		Workers:     workers,
-		Queues:      map[string]river.QueueConfig{webhook.QueueName: {MaxWorkers: webhookWorkers}},
+		Workers: workers,
+		Queues: map[string]river.QueueConfig{webhook.QueueName: {MaxWorkers: webhookWorkers},
+			knowledge.QueueName: {MaxWorkers: ingestWorkers}},
 		PostgresDSN: pgDSN,
 		Logger:      logger,
 	}); err != nil {
 		return err
 	}
 	m.DB.SetEnqueuer(webhook.Enqueuer{Client: m.Jobs.Client()})
+	m.DB.SetSourceQueue(knowledge.Queue{Client: m.Jobs.Client()})
 	if err := m.Jobs.Start(ctx); err != nil {
 		return err
 	}
@@ -324,6 +337,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Events:          store.NewEventService(m.DB),
 		Agents:          store.NewAgentService(m.DB),
 		Personas:        store.NewPersonaService(m.DB),
+		Knowledge:       knowledgeStore,
+		Embedder:        embedder,
 		Models:          m.Config.models(),
 		Bus:             bus.NewMemory(),
 		Logger:          logger,
@@ -349,6 +364,9 @@ func (m *Main) Run(ctx context.Context) error {
 	s.ToolDiscoverer = runner
 	s.ToolChecker = runner
 	s.Webhooks = hooks
+	s.Knowledge = knowledgeStore
+	s.KnowledgeAgents = store.NewAgentService(m.DB)
+	s.Embedder = embedder
 	s.WebhookAdmin = admin
 	s.Events = hooks
 	s.Workspaces = store.NewWorkspaceService(m.DB)
