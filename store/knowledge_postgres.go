@@ -12,9 +12,9 @@ import (
 )
 
 // postgresRankBudget is about how many matching chunks a lexical search
-// ranks at most: scoring a question of five words (postgresLexicalQuery)
-// and the visit of each chunk's row cost several microseconds a chunk
-// here, so 1500 take about 10 ms. (A variable for tests.)
+// ranks at most: reading a chunk's row and scoring a question of five
+// words (postgresLexicalQuery) cost about 8 µs here, so 1500 take about
+// 12 ms. (A variable for tests.)
 var postgresRankBudget = 1500
 
 // postgresCountLimit is how far counting a lexeme's chunks goes: past it a
@@ -75,22 +75,28 @@ func (ls *lexemeStats) get(ctx context.Context, c conn) (map[string]float64, err
 
 // postgresLexicalQuery returns the query that filters the chunks by one
 // tsquery and scores them for n lexemes (see postgresLexical): the sum of
-// the weights of the lexemes a chunk holds (each a tsquery and a weight),
-// scaled down for chunks longer than the average match as BM25 does (k1 =
-// 1.2, b = 0.75; a chunk's length is its count of distinct lexemes), plus
-// ts_rank of the query of all of them, the heading (class A) counting
-// twice the text (class D). All are lexemes already, so they are cast, not
-// parsed again; the filter, a constant, is what the GIN index serves.
+// the weights of the lexemes a chunk holds, each given as a tsquery, the
+// same restricted to the heading (class A), which counts it twice, and a
+// weight; scaled down for chunks longer than the average match as BM25
+// does (k1 = 1.2, b = 0.75; a chunk's length is its count of distinct
+// lexemes). All are lexemes already, so they are cast, not parsed again;
+// the filter, a constant, is what the GIN index serves.
+//
+// Each chunk's tsvector is read once (concatenating the empty tsvector
+// makes a plain copy; each operator would decompress a compressed one
+// again), and only the scores go through the window that averages the
+// lengths. OFFSET 0 keeps each level apart.
 func postgresLexicalQuery(n int) string {
 	var b strings.Builder
-	b.WriteString(`SELECT seq, (0`)
+	b.WriteString(`SELECT seq, s * 2.2 / (1.3 + 0.9 * len / greatest(avg(len) OVER (), 1)) AS r
+	FROM (SELECT seq, len, 0`)
 	for range n {
-		b.WriteString(` + CASE WHEN tsv @@ ?::tsquery THEN ?::float8 * CASE WHEN tsv @@ ?::tsquery THEN 2 ELSE 1 END ELSE 0 END`)
+		b.WriteString(` + CASE WHEN t @@ ?::tsquery THEN ?::float8 * CASE WHEN t @@ ?::tsquery THEN 2 ELSE 1 END ELSE 0 END`)
 	}
-	b.WriteString(`) * 2.2 / (1.3 + 0.9 * len / greatest(avg(len) OVER (), 1))
-		+ ts_rank('{0.1, 0.1, 0.1, 0.2}', tsv, ?::tsquery) AS r
-	FROM (SELECT seq, tsv, length(tsv) AS len FROM chunks
-		WHERE tsv @@ ?::tsquery AND workspace_id = ? AND knowledge_base_id = ANY(?)) AS m
+	b.WriteString(` AS s
+		FROM (SELECT seq, tsv || ''::tsvector AS t, length(tsv) AS len FROM chunks
+			WHERE tsv @@ ?::tsquery AND workspace_id = ? AND knowledge_base_id = ANY(?) OFFSET 0) AS m
+		OFFSET 0) AS scored
 	ORDER BY r DESC, seq LIMIT ?`)
 	return b.String()
 }
@@ -125,22 +131,25 @@ func postgresTSQuery(lexemes []string) string {
 // heading holds any of terms (stemmed by the english configuration), and
 // returns the best limit.
 //
-// The score is that of BM25 without its term frequencies: each lexeme a
-// chunk holds adds its inverse document frequency, ln(1 + (N − n + ½) /
-// (n + ½)) for n of the N chunks searched holding it, so that a rare word
-// of the question ("limescale") outweighs a common one ("warranty"); then
-// ts_rank, always under 1, orders chunks that hold the same lexemes by how
-// often and how densely. (ts_rank and ts_rank_cd alone weigh every word
-// alike.) n comes from ANALYZE's statistics for the most common lexemes,
-// and is counted, up to postgresCountLimit, for the others; counts are
-// kept while the knowledge bases' chunks stay the same.
+// The score is that of BM25 without term frequencies: each lexeme a chunk
+// holds adds its inverse document frequency, ln(1 + (N − n + ½) / (n +
+// ½)) for n of the N chunks searched holding it (twice if the heading
+// holds it), so that a rare word of the question ("limescale") outweighs a
+// common one ("warranty"), and long chunks weigh less. (ts_rank and
+// ts_rank_cd weigh every word alike, and cost 10 to 30 µs a chunk.)
 //
-// Ranking costs several microseconds a matching chunk, so when ANALYZE's
-// statistics (lexemeStats) say that the lexemes together are in more than
-// postgresRankBudget of the chunks searched, only the rarest of them,
-// as many as fit in the budget, select the chunks to rank; every lexeme
-// still counts in their ranks. A chunk that has none of the rarest but
-// only the commonest words of the question is not found by words.
+// n comes from ANALYZE's statistics (lexemeStats): the share of chunks
+// that hold each of the most common lexemes, and half the smallest share
+// listed for the others. Before the table's first ANALYZE, n is counted,
+// up to postgresCountLimit, and kept while the knowledge bases' chunks
+// stay the same.
+//
+// Ranking costs microseconds a matching chunk, so when the lexemes
+// together are in more than postgresRankBudget of the chunks searched,
+// only the rarest of them, as many as fit in the budget, select the chunks
+// to rank; every lexeme still counts in their scores. A chunk that has
+// none of the rarest but only the commonest words of the question is not
+// found by words.
 func postgresLexical(ctx context.Context, c conn, stats *lexemeStats, counts *termCounts, workspaceID string, kbs []searchKB, terms []string, limit int) ([]ranked, error) {
 	var searched int64
 	ids := make([]string, len(kbs))
@@ -157,47 +166,52 @@ func postgresLexical(ctx context.Context, c conn, stats *lexemeStats, counts *te
 	if err != nil {
 		return nil, err
 	}
-	rank := postgresTSQuery(lexemes)
-	filter := rank
-	if len(lexemes) > 1 {
-		pruned, _ := pruneTerms(lexemes, postgresRankBudget, func(l string) (int, error) {
-			return int(freqs[l] * float64(searched)), nil
-		})
-		filter = postgresTSQuery(pruned)
+	rare := 1.0 // the share of chunks thought to hold a lexeme missing from the statistics
+	for _, f := range freqs {
+		rare = min(rare, f/2)
 	}
-	// The planner takes matching and ranking a tsvector for cheap (they
-	// cost 3 and 13 µs here), so with common words it reads every chunk
-	// of the knowledge base, or of the table, rather than the GIN index's
-	// few. For the rest of this read-only transaction, sequential scans
-	// are off and operators cost 20 times the default, which makes it
-	// weigh the rows it would test.
+	// The planner takes matching a tsvector for cheap, so with common
+	// words it reads every chunk of the knowledge base, or of the table,
+	// rather than the GIN index's few. For the rest of this read-only
+	// transaction, sequential scans are off and operators cost 20 times
+	// the default, which makes it weigh the rows it would test.
 	if _, err := c.exec(ctx, postgresPlannerQuery); err != nil {
 		return nil, fmt.Errorf("store: full-text search: %w", err)
 	}
-	args := make([]any, 0, 2*len(lexemes)+6)
+	n := make(map[string]int, len(lexemes))
+	for _, l := range lexemes {
+		if f, ok := freqs[l]; ok {
+			n[l] = int(f * float64(searched))
+			continue
+		} else if len(freqs) > 0 {
+			n[l] = int(rare * float64(searched))
+			continue
+		}
+		counted, err := counts.get("pg\x00"+l, kbs, func() (int, error) {
+			var n int
+			err := c.queryRow(ctx, postgresCountQuery, quoteTSQuery(l), workspaceID, ids, postgresCountLimit).Scan(&n)
+			if err != nil {
+				return 0, fmt.Errorf("store: full-text search: count matches: %w", err)
+			}
+			return n, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		n[l] = counted
+	}
+	filter := lexemes
+	if len(lexemes) > 1 {
+		filter, _ = pruneTerms(lexemes, postgresRankBudget, func(l string) (int, error) { return n[l], nil })
+	}
+	args := make([]any, 0, 3*len(lexemes)+5)
 	args = append(args, pgx.QueryExecModeCacheDescribe)
 	for _, l := range lexemes {
-		n, known := freqs[l]
-		n *= float64(searched)
-		if !known {
-			counted, err := counts.get("pg\x00"+l, kbs, func() (int, error) {
-				var n int
-				err := c.queryRow(ctx, postgresCountQuery, quoteTSQuery(l), workspaceID, ids, postgresCountLimit).Scan(&n)
-				if err != nil {
-					return 0, fmt.Errorf("store: full-text search: count matches: %w", err)
-				}
-				return n, nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			n = float64(counted)
-		}
-		n = min(n, float64(searched))
-		idf := math.Log(1 + (float64(searched)-n+0.5)/(n+0.5))
+		k := float64(min(int64(n[l]), searched))
+		idf := math.Log(1 + (float64(searched)-k+0.5)/(k+0.5))
 		args = append(args, quoteTSQuery(l), idf, quoteTSQuery(l)+":A")
 	}
-	args = append(args, rank, filter, workspaceID, ids, limit)
+	args = append(args, postgresTSQuery(filter), workspaceID, ids, limit)
 	// Planned for its arguments every time (an unnamed statement, its
 	// description cached): whether the GIN index or the knowledge base's
 	// chunks should drive depends on how common the words are and how big

@@ -43,8 +43,9 @@ type ranked struct {
 // postgresLexical).
 //
 // Vector: when q.Embedding is set, the chunks with an embedding of the
-// same dimension are ranked by cosine similarity, computed in Go over all
-// of them, from memory once the knowledge base's embeddings are cached.
+// same dimension are ranked by cosine similarity (those above 0), computed
+// in Go over all of them, from memory once the knowledge base's embeddings
+// are cached.
 //
 // With an embedding, a hit's Score is the reciprocal rank fusion (k = 60)
 // of its ranks in the two rankings (each taken 4×TopK deep, at least 50);

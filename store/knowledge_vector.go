@@ -148,7 +148,8 @@ func (t *topK) sorted() []ranked {
 }
 
 // vectorSearch ranks by cosine similarity to emb the chunks of kbs whose
-// embeddings have emb's dimension, and returns the best limit.
+// embeddings have emb's dimension, and returns the best limit. Chunks at
+// a similarity of 0 or less, unrelated to the query, are not ranked.
 func (s *KnowledgeService) vectorSearch(ctx context.Context, c conn, workspaceID string, kbs []searchKB, emb []float32, limit int) ([]ranked, error) {
 	q := unit(emb)
 	if q == nil {
@@ -251,7 +252,9 @@ func scanVectors(ctx context.Context, c conn, workspaceID, kbID string, q []floa
 		for i := range row {
 			row[i] *= inv
 		}
-		top.push(ranked{seq, float64(dot(q, row))})
+		if sc := float64(dot(q, row)); sc > 0 {
+			top.push(ranked{seq, sc})
+		}
 		if fill != nil && !fill.tooBig {
 			if fill.size += int64(8 + 4*dim); fill.size > fill.limit {
 				fill.tooBig, fill.seqs, fill.vecs = true, nil, nil
@@ -301,8 +304,8 @@ func scoreRange(seqs []int64, vecs, q []float32, top *topK) {
 	floor, full := top.min()
 	for i, seq := range seqs {
 		sc := float64(dot(q, vecs[i*dim:(i+1)*dim]))
-		if full && sc < floor {
-			continue
+		if sc <= 0 || full && sc < floor {
+			continue // unrelated (or opposed) to the query, or not among the best
 		}
 		top.push(ranked{seq, sc})
 		floor, full = top.min()
