@@ -16,6 +16,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/hyponema/hyponema"
+	"github.com/hyponema/hyponema/knowledge/extract"
 )
 
 // MaxSourceBodyBytes is the largest request body that POST
@@ -297,6 +298,9 @@ func fileSource(raw []byte, boundary string) (*hyponema.Source, []byte, error) {
 	}
 	if err := v.Err(); err != nil {
 		return nil, nil, err
+	}
+	if found, ok := extract.Readable(content, src.ContentType, filename); !ok {
+		return nil, nil, hyponema.Errorf(hyponema.EMEDIATYPE, "The file is %s, which cannot be read; the supported types are %s.", found, extract.Supported)
 	}
 	src.Name = name
 	if strings.TrimSpace(name) == "" {

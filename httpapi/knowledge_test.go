@@ -171,6 +171,16 @@ func TestSourceUpload(t *testing.T) {
 		if got["name"] != "returns.md" || got["size"] != float64(len(returnsPolicy)) {
 			t.Errorf("stored source: %v", got)
 		}
+		// A file of a type that cannot be read is refused at once, whatever
+		// it claims to be.
+		png := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), make([]byte, 64)...)
+		for _, c := range []struct{ name, ct string }{{"logo.png", "image/png"}, {"logo", "application/octet-stream"}} {
+			body, ct := upload(t, c.name, c.ct, png)
+			m := checkError(t, ts.do("POST", base, a.key, body, "Content-Type", ct), 415, "unsupported_media_type")
+			if d, _ := m["detail"].(string); !strings.Contains(d, "image/png") || !strings.Contains(d, "PDF") {
+				t.Errorf("unreadable upload %s: %v", c.name, m)
+			}
+		}
 		content, err := ts.srv.Knowledge.SourceContent(t.Context(), a.ws, src["id"].(string))
 		if err != nil || string(content) != returnsPolicy {
 			t.Errorf("stored content %q, %v", content, err)

@@ -186,7 +186,7 @@ func (in *Ingester) ingest(ctx context.Context, src *hyponema.Source) ([]*hypone
 	}
 	doc, err := extract.Extract(data, contentType, filename)
 	if err != nil {
-		return nil, "", 0, &permanent{err.Error()}
+		return nil, "", 0, &permanent{hyponema.ErrorMessage(err)}
 	}
 	pieces := chunk.Split(doc.Text, chunk.Options{})
 	if len(pieces) == 0 {

@@ -45,8 +45,8 @@ type Document struct {
 	Text string
 }
 
-// supported lists the types for people, in the error for the others.
-const supported = "plain text, Markdown, HTML, PDF and CSV (text/plain, text/markdown, text/html, application/pdf, text/csv)"
+// Supported lists the types for people, in the error for the others.
+const Supported = "plain text, Markdown, HTML, PDF and CSV (text/plain, text/markdown, text/html, application/pdf, text/csv)"
 
 // Extract reads the text of data. contentType (a media type, parameters
 // allowed) and filename are hints, either may be empty: see Detect.
@@ -82,7 +82,7 @@ func Extract(data []byte, contentType, filename string) (Document, error) {
 	case TypeTSV:
 		doc.Text, err = csvText(data, charset, '\t')
 	default:
-		return Document{}, hyponema.Errorf(hyponema.EMEDIATYPE, "cannot read %s files: the supported types are %s", sniffed, supported)
+		return Document{}, hyponema.Errorf(hyponema.EMEDIATYPE, "cannot read %s files: the supported types are %s", sniffed, Supported)
 	}
 	if err != nil {
 		return Document{}, err
@@ -97,6 +97,14 @@ func Extract(data []byte, contentType, filename string) (Document, error) {
 		return Document{}, hyponema.Errorf(hyponema.ETOOLARGE, "the document's text is %s, over the limit of %s of text per source: split it into smaller documents", size(len(doc.Text)), size(hyponema.MaxSourceTextLen))
 	}
 	return doc, nil
+}
+
+// Readable says whether Extract would read data as a type it knows,
+// without extracting anything: a cheap test for an upload. found is the
+// type that data was taken for.
+func Readable(data []byte, contentType, filename string) (found string, ok bool) {
+	typ, found := detect(data, contentType, filename)
+	return found, typ != ""
 }
 
 // Detect returns the type Extract reads data as, one of the Type
