@@ -256,23 +256,28 @@ func closingTicks(s string, n int) int {
 // "List<String>".
 var htmlTag = regexp.MustCompile(`(?i)</?(?:a|abbr|b|big|blockquote|br|button|center|cite|code|dd|del|details|div|dl|dt|em|figcaption|figure|font|h[1-6]|hr|i|img|input|ins|kbd|label|li|mark|ol|p|picture|pre|q|s|samp|section|small|source|span|strike|strong|sub|summary|sup|table|tbody|td|tfoot|th|thead|tr|tt|u|ul|var|video)(?:\s[^<>]*)?/?>`)
 
+// inlineRules strip inline syntax; a rule runs only on text that holds
+// its trigger, the character every match starts with or needs: most
+// lines of prose hold none, and the regular expressions cost far more
+// than the test.
 var inlineRules = []struct {
-	re   *regexp.Regexp
-	with string
+	trigger string
+	re      *regexp.Regexp
+	with    string
 }{
-	{regexp.MustCompile(`!\[([^\]]*)\]\([^)]*\)`), "$1"},
-	{regexp.MustCompile(`!\[([^\]]*)\]\[[^\]]*\]`), "$1"},
-	{regexp.MustCompile(`\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)`), "$1"},
-	{regexp.MustCompile(`\[([^\]^][^\]]*)\]\[[^\]]*\]`), "$1"},
-	{regexp.MustCompile(`\[\^[^\]\s]+\]:?`), ""},
-	{regexp.MustCompile(`<((?:https?|ftp|mailto):[^<>\s]+)>`), "$1"},
-	{regexp.MustCompile(`<([^<>\s@]+@[^<>\s]+)>`), "$1"},
-	{regexp.MustCompile(`(?i)<br\s*/?>`), " "},
-	{htmlTag, ""},
-	{regexp.MustCompile(`(\*\*|__)(\S(?:.*?\S)?)(\*\*|__)`), "$2"},
-	{regexp.MustCompile(`~~(\S(?:.*?\S)?)~~`), "$1"},
-	{regexp.MustCompile(`(^|[^\w*])\*(\S(?:[^*]*?\S)?)\*($|[^\w*])`), "$1$2$3"},
-	{regexp.MustCompile(`(^|[^\w_])_(\S(?:[^_]*?\S)?)_($|[^\w_])`), "$1$2$3"},
+	{"![", regexp.MustCompile(`!\[([^\]]*)\]\([^)]*\)`), "$1"},
+	{"![", regexp.MustCompile(`!\[([^\]]*)\]\[[^\]]*\]`), "$1"},
+	{"[", regexp.MustCompile(`\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)`), "$1"},
+	{"[", regexp.MustCompile(`\[([^\]^][^\]]*)\]\[[^\]]*\]`), "$1"},
+	{"[^", regexp.MustCompile(`\[\^[^\]\s]+\]:?`), ""},
+	{"<", regexp.MustCompile(`<((?:https?|ftp|mailto):[^<>\s]+)>`), "$1"},
+	{"<", regexp.MustCompile(`<([^<>\s@]+@[^<>\s]+)>`), "$1"},
+	{"<", regexp.MustCompile(`(?i)<br\s*/?>`), " "},
+	{"<", htmlTag, ""},
+	{"", regexp.MustCompile(`(\*\*|__)(\S(?:.*?\S)?)(\*\*|__)`), "$2"},
+	{"~~", regexp.MustCompile(`~~(\S(?:.*?\S)?)~~`), "$1"},
+	{"*", regexp.MustCompile(`(^|[^\w*])\*(\S(?:[^*]*?\S)?)\*($|[^\w*])`), "$1$2$3"},
+	{"_", regexp.MustCompile(`(^|[^\w_])_(\S(?:[^_]*?\S)?)_($|[^\w_])`), "$1$2$3"},
 }
 
 // escaped matches a backslash escape of ASCII punctuation.
@@ -281,10 +286,16 @@ var escaped = regexp.MustCompile("\\\\[!-/:-@\\[-`{-~]")
 // inlineText strips the inline syntax of Markdown outside code spans.
 // Escaped characters hide from the rules in the Private Use Area.
 func inlineText(s string) string {
-	s = escaped.ReplaceAllStringFunc(s, func(m string) string {
-		return string(rune(privateUse + rune(m[1])))
-	})
+	if strings.IndexByte(s, '\\') >= 0 {
+		s = escaped.ReplaceAllStringFunc(s, func(m string) string {
+			return string(rune(privateUse + rune(m[1])))
+		})
+	}
 	for _, r := range inlineRules {
+		if r.trigger == "" && !strings.Contains(s, "**") && !strings.Contains(s, "__") ||
+			r.trigger != "" && !strings.Contains(s, r.trigger) {
+			continue
+		}
 		s = r.re.ReplaceAllString(s, r.with)
 	}
 	s = strings.Map(func(r rune) rune {
