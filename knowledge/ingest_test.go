@@ -33,25 +33,11 @@ Orders ship within two business days. Express delivery arrives the next day.
 func TestIngest(t *testing.T) {
 	storetest.ForEachDialectDSN(t, func(t *testing.T, db *store.DB, dsn string) {
 		ctx := context.Background()
-		if err := jobs.Migrate(ctx, db); err != nil {
-			t.Fatal(err)
-		}
 		emb := llmtest.NewEmbeddingsServer(t, 128)
 		ks := store.NewKnowledgeService(db)
 		policy, _ := egress.ParseAllow("127.0.0.1/32")
-		in := &knowledge.Ingester{Store: ks, Egress: policy, Embedder: openai.NewEmbedder(openai.Config{BaseURL: emb.URL()}, "test")}
-		workers := river.NewWorkers()
-		in.Register(workers)
-		q, err := jobs.Open(ctx, db, jobs.Config{Workers: workers, PostgresDSN: dsn, FetchPollInterval: 20 * time.Millisecond,
-			Queues: map[string]river.QueueConfig{knowledge.QueueName: {MaxWorkers: 2}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		db.SetSourceQueue(knowledge.Queue{Client: q.Client()})
-		if err := q.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = q.Stop(context.Background()) })
+		startIngestQueue(t, db, dsn, &knowledge.Ingester{Store: ks, Egress: policy,
+			Embedder: openai.NewEmbedder(openai.Config{BaseURL: emb.URL()}, "test")})
 
 		// /changing serves version 1 the first time, after it has been
 		// asked for and until the test lets it answer; then version 2.
@@ -98,23 +84,7 @@ func TestIngest(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		wait := func(s *hyponema.Source) *hyponema.Source {
-			t.Helper()
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				got, err := ks.FindSource(ctx, w.ID, kb.ID, s.ID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got.Status != hyponema.SourcePending {
-					return got
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("source %s still pending", s.Name)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
+		wait := func(s *hyponema.Source) *hyponema.Source { t.Helper(); return waitSource(t, ks, s) }
 		if got := wait(text); got.Status != hyponema.SourceReady || got.ChunkCount != 2 {
 			t.Errorf("text source %+v", got)
 		}
@@ -185,4 +155,48 @@ func TestIngest(t *testing.T) {
 			}
 		}
 	})
+}
+
+// ingestTimeout bounds the wait for a source to be ingested.
+const ingestTimeout = 60 * time.Second
+
+// startIngestQueue runs the ingester on a job queue of db, stopped when
+// the test ends, and makes new sources queue their ingestion on it.
+func startIngestQueue(t *testing.T, db *store.DB, dsn string, in *knowledge.Ingester) {
+	t.Helper()
+	ctx := context.Background()
+	if err := jobs.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	workers := river.NewWorkers()
+	in.Register(workers)
+	q, err := jobs.Open(ctx, db, jobs.Config{Workers: workers, PostgresDSN: dsn, FetchPollInterval: 20 * time.Millisecond,
+		Queues: map[string]river.QueueConfig{knowledge.QueueName: {MaxWorkers: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetSourceQueue(knowledge.Queue{Client: q.Client()})
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = q.Stop(context.Background()) })
+}
+
+// waitSource returns the source once it is no longer pending.
+func waitSource(t *testing.T, ks hyponema.KnowledgeService, src *hyponema.Source) *hyponema.Source {
+	t.Helper()
+	deadline := time.Now().Add(ingestTimeout)
+	for {
+		got, err := ks.FindSource(context.Background(), src.WorkspaceID, src.KnowledgeBaseID, src.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != hyponema.SourcePending {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("source %s still pending after %v", src.Name, ingestTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -8,12 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/riverqueue/river"
 
 	"github.com/hyponema/hyponema"
-	"github.com/hyponema/hyponema/jobs"
 	"github.com/hyponema/hyponema/knowledge"
 	"github.com/hyponema/hyponema/llm/llmtest"
 	"github.com/hyponema/hyponema/llm/openai"
@@ -25,10 +21,9 @@ import (
 // in testdata/recall: the share of its questions whose answering passage is
 // among the first recallK hits.
 const (
-	recallK       = 3
-	minRecall     = 0.9
-	recallDims    = 384 // of the test embeddings server's vectors
-	recallTimeout = 60 * time.Second
+	recallK    = 3
+	minRecall  = 0.9
+	recallDims = 384 // of the test embeddings server's vectors
 )
 
 // recallDocs are the documents of testdata/recall, each ingested as the
@@ -85,7 +80,7 @@ func TestRecall(t *testing.T) {
 					emb = llmtest.NewEmbeddingsServer(t, recallDims)
 					embedder = openai.NewEmbedder(openai.Config{BaseURL: emb.URL()}, "test-embedding")
 				}
-				startRecallQueue(t, db, dsn, &knowledge.Ingester{Store: ks, Embedder: embedder})
+				startIngestQueue(t, db, dsn, &knowledge.Ingester{Store: ks, Embedder: embedder})
 
 				w := &hyponema.Workspace{Name: "Kettleby"}
 				if err := store.NewWorkspaceService(db).CreateWorkspace(ctx, w); err != nil {
@@ -107,7 +102,7 @@ func TestRecall(t *testing.T) {
 					sources = append(sources, src)
 				}
 				for _, src := range sources {
-					got := waitRecallSource(t, ks, src)
+					got := waitSource(t, ks, src)
 					if got.Status != hyponema.SourceReady {
 						t.Fatalf("%s: %s: %s", src.Name, got.Status, got.Error)
 					}
@@ -179,47 +174,6 @@ func readRecallQuestions(t *testing.T) []recallQuestion {
 		}
 	}
 	return qs
-}
-
-// startRecallQueue runs the ingester on a job queue of db, stopped when
-// the test ends, and makes new sources queue their ingestion on it.
-func startRecallQueue(t *testing.T, db *store.DB, dsn string, in *knowledge.Ingester) {
-	t.Helper()
-	ctx := context.Background()
-	if err := jobs.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	workers := river.NewWorkers()
-	in.Register(workers)
-	q, err := jobs.Open(ctx, db, jobs.Config{Workers: workers, PostgresDSN: dsn, FetchPollInterval: 20 * time.Millisecond,
-		Queues: map[string]river.QueueConfig{knowledge.QueueName: {MaxWorkers: 2}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.SetSourceQueue(knowledge.Queue{Client: q.Client()})
-	if err := q.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = q.Stop(context.Background()) })
-}
-
-// waitRecallSource returns the source once it is no longer pending.
-func waitRecallSource(t *testing.T, ks hyponema.KnowledgeService, src *hyponema.Source) *hyponema.Source {
-	t.Helper()
-	deadline := time.Now().Add(recallTimeout)
-	for {
-		got, err := ks.FindSource(context.Background(), src.WorkspaceID, src.KnowledgeBaseID, src.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Status != hyponema.SourcePending {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("source %s still pending after %v", src.Name, recallTimeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // checkRecallAnswers checks the test data: each question's answer is in

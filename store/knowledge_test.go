@@ -261,17 +261,24 @@ func (q *fakeSourceQueue) EnqueueIngest(ctx context.Context, tx *sql.Tx, workspa
 	return nil
 }
 
+// queuedSource makes db queue ingestion on a fakeSourceQueue, and creates
+// a text source in a new workspace's knowledge base.
+func queuedSource(t *testing.T, db *store.DB) (*fakeSourceQueue, *store.KnowledgeService, *hyponema.Workspace, *hyponema.KnowledgeBase, *hyponema.Source) {
+	t.Helper()
+	q := &fakeSourceQueue{}
+	db.SetSourceQueue(q)
+	ks := store.NewKnowledgeService(db)
+	ws := mustWorkspace(t, db)
+	kb := mustKnowledgeBase(t, ks, ws.ID, "Help")
+	return q, ks, ws, kb, mustTextSource(t, ks, kb, "A", "text")
+}
+
 // TestSourceQueue: creating a source and marking it pending queue its
 // ingestion in the same transaction.
 func TestSourceQueue(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
-		q := &fakeSourceQueue{}
-		db.SetSourceQueue(q)
-		ks := store.NewKnowledgeService(db)
-		ws := mustWorkspace(t, db)
-		kb := mustKnowledgeBase(t, ks, ws.ID, "Help")
-		src := mustTextSource(t, ks, kb, "A", "text")
+		q, ks, ws, kb, src := queuedSource(t, db)
 		must(t, ks.FailSource(ctx, ws.ID, src.ID, 0, "no"))
 		must(t, ks.SetSourcePending(ctx, ws.ID, src.ID))
 		job := ws.ID + "/" + kb.ID + "/" + src.ID
@@ -305,12 +312,7 @@ func TestSourceQueue(t *testing.T) {
 func TestSourceGeneration(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
-		q := &fakeSourceQueue{}
-		db.SetSourceQueue(q)
-		ks := store.NewKnowledgeService(db)
-		ws := mustWorkspace(t, db)
-		kb := mustKnowledgeBase(t, ks, ws.ID, "Help")
-		src := mustTextSource(t, ks, kb, "A", "text")
+		q, ks, ws, kb, src := queuedSource(t, db)
 		if src.Generation != 0 {
 			t.Fatalf("new source's generation %d", src.Generation)
 		}
