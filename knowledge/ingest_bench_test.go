@@ -41,14 +41,7 @@ func BenchmarkIngest(b *testing.B) {
 						emb := llmtest.NewEmbeddingsServer(b, 256)
 						in.Embedder = openai.NewEmbedder(openai.Config{BaseURL: emb.URL()}, "bench")
 					}
-					w := &hyponema.Workspace{Name: "bench"}
-					if err := store.NewWorkspaceService(db).CreateWorkspace(ctx, w); err != nil {
-						b.Fatal(err)
-					}
-					kb := &hyponema.KnowledgeBase{WorkspaceID: w.ID, Name: "bench"}
-					if err := ks.CreateKnowledgeBase(ctx, kb); err != nil {
-						b.Fatal(err)
-					}
+					w, kb := newKnowledgeBase(b, db, ks)
 					var chunks int
 					var total time.Duration
 					for b.Loop() {

@@ -64,14 +64,7 @@ func TestIngest(t *testing.T) {
 		}))
 		defer page.Close()
 
-		w := &hyponema.Workspace{Name: "kb"}
-		if err := store.NewWorkspaceService(db).CreateWorkspace(ctx, w); err != nil {
-			t.Fatal(err)
-		}
-		kb := &hyponema.KnowledgeBase{WorkspaceID: w.ID, Name: "Help"}
-		if err := ks.CreateKnowledgeBase(ctx, kb); err != nil {
-			t.Fatal(err)
-		}
+		w, kb := newKnowledgeBase(t, db, ks)
 		text := &hyponema.Source{WorkspaceID: w.ID, KnowledgeBaseID: kb.ID, Type: hyponema.SourceText, Name: "policy.md", ContentType: "text/markdown"}
 		url := &hyponema.Source{WorkspaceID: w.ID, KnowledgeBaseID: kb.ID, Type: hyponema.SourceURL, URL: page.URL + "/faq", Name: "FAQ"}
 		missing := &hyponema.Source{WorkspaceID: w.ID, KnowledgeBaseID: kb.ID, Type: hyponema.SourceURL, URL: page.URL + "/missing", Name: "gone"}
@@ -199,4 +192,19 @@ func waitSource(t *testing.T, ks hyponema.KnowledgeService, src *hyponema.Source
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// newKnowledgeBase creates a workspace and a knowledge base in it.
+func newKnowledgeBase(t testing.TB, db *store.DB, ks hyponema.KnowledgeService) (*hyponema.Workspace, *hyponema.KnowledgeBase) {
+	t.Helper()
+	ctx := context.Background()
+	w := &hyponema.Workspace{Name: "Acme"}
+	if err := store.NewWorkspaceService(db).CreateWorkspace(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	kb := &hyponema.KnowledgeBase{WorkspaceID: w.ID, Name: "Help"}
+	if err := ks.CreateKnowledgeBase(ctx, kb); err != nil {
+		t.Fatal(err)
+	}
+	return w, kb
 }

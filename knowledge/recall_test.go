@@ -82,14 +82,7 @@ func TestRecall(t *testing.T) {
 				}
 				startIngestQueue(t, db, dsn, &knowledge.Ingester{Store: ks, Embedder: embedder})
 
-				w := &hyponema.Workspace{Name: "Kettleby"}
-				if err := store.NewWorkspaceService(db).CreateWorkspace(ctx, w); err != nil {
-					t.Fatal(err)
-				}
-				kb := &hyponema.KnowledgeBase{WorkspaceID: w.ID, Name: "Support"}
-				if err := ks.CreateKnowledgeBase(ctx, kb); err != nil {
-					t.Fatal(err)
-				}
+				w, kb := newKnowledgeBase(t, db, ks)
 				names := map[string]string{} // source ID → file name
 				ids := map[string]string{}   // file name → source ID
 				var sources []*hyponema.Source
