@@ -30,6 +30,10 @@ type DB struct {
 	writer *sql.DB
 	reader *sql.DB
 
+	// checkpoints copies SQLite's WAL into the database file in the
+	// background; nil on PostgreSQL.
+	checkpoints *checkpointer
+
 	// rebound caches each query's placeholders as the dialect wants them,
 	// so a query string is rewritten once per process, not once per call.
 	rebound sync.Map
@@ -102,7 +106,12 @@ func (db *DB) Close() error {
 	if db.reader != db.writer {
 		err = db.reader.Close()
 	}
-	return errors.Join(err, db.writer.Close())
+	err = errors.Join(err, db.writer.Close())
+	if db.checkpoints != nil {
+		// After the writer: what it wrote last is copied too.
+		err = errors.Join(err, db.checkpoints.close())
+	}
+	return err
 }
 
 // rebind returns query with the dialect's placeholders, from the cache.

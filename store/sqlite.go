@@ -91,6 +91,7 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 	}
 	w.Add("_pragma", "journal_mode(WAL)")
 	w.Add("_pragma", "synchronous(NORMAL)")
+	w.Add("_pragma", "wal_autocheckpoint(0)") // see checkpointer
 	w.Set("_txlock", "immediate")
 
 	r := url.Values{}
@@ -130,7 +131,16 @@ func openSQLite(ctx context.Context, dsn string) (*DB, error) {
 		writer.Close()
 		return nil, fmt.Errorf("store: open SQLite %s: %w", path, err)
 	}
-	return newDB(sqliteDialect, writer, reader), nil
+	cp, err := sql.Open("sqlite", sqliteDSN(path, params, common))
+	if err != nil {
+		reader.Close()
+		writer.Close()
+		return nil, fmt.Errorf("store: open SQLite: %w", err)
+	}
+	cp.SetMaxOpenConns(1)
+	db := newDB(sqliteDialect, writer, reader)
+	db.checkpoints = startCheckpointer(cp, sqliteCheckpointInterval)
+	return db, nil
 }
 
 // sqliteDSN writes the path bare rather than as a file: URI, so that SQLite

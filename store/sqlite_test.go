@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hyponema/hyponema"
 	"github.com/hyponema/hyponema/store"
@@ -22,6 +23,7 @@ func TestSQLiteSettings(t *testing.T) {
 		{"busy_timeout", "5000"},
 		{"foreign_keys", "1"},
 		{"synchronous", "1"},
+		{"wal_autocheckpoint", "0"}, // the checkpointer's job
 	} {
 		var got string
 		must(t, w.QueryRowContext(t.Context(), "PRAGMA "+c.pragma).Scan(&got))
@@ -31,6 +33,41 @@ func TestSQLiteSettings(t *testing.T) {
 	}
 	if n := w.Stats().MaxOpenConnections; n != 1 {
 		t.Errorf("writer allows %d connections, want 1", n)
+	}
+}
+
+// TestSQLiteCheckpoint: the writer leaves its WAL alone, and a checkpoint
+// copies it into the database file; closing the database checkpoints too.
+func TestSQLiteCheckpoint(t *testing.T) {
+	defer store.SetCheckpointInterval(time.Hour)() // none in the background
+	dsn := storetest.SQLiteDSN(t)
+	db, err := store.Open(t.Context(), dsn)
+	must(t, err)
+	must(t, db.Migrate(t.Context()))
+	size := func() int64 {
+		fi, err := os.Stat(dsn)
+		must(t, err)
+		return fi.Size()
+	}
+	before := size()
+	for range 200 {
+		mustWorkspace(t, db)
+	}
+	if got := size(); got != before {
+		t.Fatalf("the database file changed from %d to %d bytes without a checkpoint", before, got)
+	}
+	left, err := db.Checkpoint(t.Context())
+	must(t, err)
+	if after := size(); left != 0 || after <= before {
+		t.Fatalf("checkpoint left %d frames; file %d bytes, was %d", left, after, before)
+	}
+	before = size()
+	for range 200 {
+		mustWorkspace(t, db)
+	}
+	must(t, db.Close())
+	if after := size(); after <= before {
+		t.Fatalf("closing did not checkpoint: file %d bytes, was %d", after, before)
 	}
 }
 
