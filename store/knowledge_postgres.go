@@ -188,12 +188,12 @@ func postgresLexical(ctx context.Context, c conn, stats *lexemeStats, counts *te
 			continue
 		}
 		counted, err := counts.get("pg\x00"+l, kbs, func() (int, error) {
-			var n int
-			err := c.queryRow(ctx, postgresCountQuery, quoteTSQuery(l), workspaceID, ids, postgresCountLimit).Scan(&n)
+			var count int
+			err := c.queryRow(ctx, postgresCountQuery, quoteTSQuery(l), workspaceID, ids, postgresCountLimit).Scan(&count)
 			if err != nil {
 				return 0, fmt.Errorf("store: full-text search: count matches: %w", err)
 			}
-			return n, nil
+			return count, nil
 		})
 		if err != nil {
 			return nil, err
