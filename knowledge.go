@@ -47,6 +47,7 @@ type KnowledgeBase struct {
 	WorkspaceID string    `json:"workspace_id"`
 	Name        string    `json:"name"`
 	Description string    `json:"description"`
+	ChunkCount  int64     `json:"chunk_count" doc:"Passages in all its ready sources: what searches go through."`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 }

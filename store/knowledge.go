@@ -91,12 +91,14 @@ func errChunkNotFound() error { return hyponema.Errorf(hyponema.ENOTFOUND, "chun
 // maxSourceErrorLen bounds the reason that FailSource stores.
 const maxSourceErrorLen = 1000
 
+// knowledgeBaseColumns are those that CreateKnowledgeBase writes; reads
+// add chunk_count, which the chunks' changes keep.
 const knowledgeBaseColumns = `id, workspace_id, name, description, created_at, updated_at`
 
 func scanKnowledgeBase(row scanner) (*hyponema.KnowledgeBase, error) {
 	var kb hyponema.KnowledgeBase
 	if err := row.Scan(&kb.ID, &kb.WorkspaceID, &kb.Name, &kb.Description,
-		timeCol{&kb.CreatedAt}, timeCol{&kb.UpdatedAt}); err != nil {
+		timeCol{&kb.CreatedAt}, timeCol{&kb.UpdatedAt}, &kb.ChunkCount); err != nil {
 		return nil, err
 	}
 	return &kb, nil
@@ -129,7 +131,7 @@ func (s *KnowledgeService) FindKnowledgeBase(ctx context.Context, workspaceID, i
 }
 
 func findKnowledgeBase(ctx context.Context, c conn, workspaceID, id string) (*hyponema.KnowledgeBase, error) {
-	kb, err := scanKnowledgeBase(c.queryRow(ctx, `SELECT `+knowledgeBaseColumns+` FROM knowledge_bases
+	kb, err := scanKnowledgeBase(c.queryRow(ctx, `SELECT `+knowledgeBaseColumns+`, chunk_count FROM knowledge_bases
 		WHERE workspace_id = ? AND id = ?`, workspaceID, id))
 	if isNoRows(err) {
 		return nil, errKnowledgeBaseNotFound()
@@ -141,7 +143,7 @@ func findKnowledgeBase(ctx context.Context, c conn, workspaceID, id string) (*hy
 
 // ListKnowledgeBases implements hyponema.KnowledgeService.
 func (s *KnowledgeService) ListKnowledgeBases(ctx context.Context, workspaceID string, opt hyponema.PageOptions) (hyponema.Page[*hyponema.KnowledgeBase], error) {
-	return list(ctx, s.db, opt, `SELECT `+knowledgeBaseColumns+` FROM knowledge_bases WHERE workspace_id = ?`,
+	return list(ctx, s.db, opt, `SELECT `+knowledgeBaseColumns+`, chunk_count FROM knowledge_bases WHERE workspace_id = ?`,
 		[]any{workspaceID}, scanKnowledgeBase, func(kb *hyponema.KnowledgeBase) string { return kb.ID })
 }
 

@@ -446,6 +446,21 @@ func TestReplaceChunks(t *testing.T) {
 		if got.ChunkCount != 700 {
 			t.Errorf("chunk_count %d", got.ChunkCount)
 		}
+		other2 := mustTextSource(t, ks, kb, "Other", "…")
+		mustChunks(t, ks, other2, []string{"a", "b"})
+		gotKB, err := ks.FindKnowledgeBase(ctx, ws.ID, kb.ID)
+		must(t, err)
+		if gotKB.ChunkCount != 702 {
+			t.Errorf("knowledge base chunk_count %d, want 702", gotKB.ChunkCount)
+		}
+		must(t, ks.DeleteSource(ctx, ws.ID, kb.ID, other2.ID))
+		kbs, err := ks.ListKnowledgeBases(ctx, ws.ID, hyponema.PageOptions{})
+		must(t, err)
+		for _, k := range kbs.Data {
+			if k.ID == kb.ID && k.ChunkCount != 700 {
+				t.Errorf("listed knowledge base chunk_count %d, want 700", k.ChunkCount)
+			}
+		}
 
 		// Replacing with none empties the source.
 		must(t, ks.ReplaceChunks(ctx, ws.ID, src.ID, 0, nil, "text/markdown", 7))
