@@ -20,10 +20,10 @@ import (
 	"time"
 
 	"github.com/hyponema/hyponema"
-	"github.com/hyponema/hyponema/bus"
 	"github.com/hyponema/hyponema/clienttoken"
 	"github.com/hyponema/hyponema/conversation"
 	"github.com/hyponema/hyponema/httpapi"
+	"github.com/hyponema/hyponema/internal/enginetest"
 	"github.com/hyponema/hyponema/llm"
 	"github.com/hyponema/hyponema/llm/llmtest"
 	"github.com/hyponema/hyponema/llm/openai"
@@ -125,12 +125,9 @@ type server struct {
 func newServer(b testing.TB, db *store.DB, fakeURL string) *server {
 	models := llm.NewRouter()
 	models.Register("openai", llm.WithRetry(openai.New(openai.Config{APIKey: "sk-test", BaseURL: fakeURL}), llm.RetryPolicy{}))
-	e := &conversation.Engine{
-		Sessions: store.NewSessionService(db), Messages: store.NewMessageService(db), Events: store.NewEventService(db),
-		Agents: store.NewAgentService(db), Personas: store.NewPersonaService(db), Models: models, Bus: bus.NewMemory(),
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	}
-	e.Start()
+	e := enginetest.Start(b, db, models, func(e *conversation.Engine) {
+		e.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	})
 	tokenKey, err := clienttoken.DeriveKey("bench", []byte(strings.Repeat("s", 32)), "client tokens")
 	if err != nil {
 		b.Fatal(err)
@@ -142,12 +139,7 @@ func newServer(b testing.TB, db *store.DB, fakeURL string) *server {
 	s.Workspaces, s.APIKeys, s.Agents, s.Personas = store.NewWorkspaceService(db), store.NewAPIKeyService(db), e.Agents, e.Personas
 	s.Idempotency, s.Sessions, s.Messages, s.Engine = store.NewIdempotencyService(db), e.Sessions, e.Messages, e
 	hs := httptest.NewServer(s.Handler())
-	b.Cleanup(func() {
-		hs.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = e.Close(ctx)
-	})
+	b.Cleanup(hs.Close) // before the engine closes
 	ctx := context.Background()
 	w := &hyponema.Workspace{Name: "bench"}
 	if err := s.Workspaces.CreateWorkspace(ctx, w); err != nil {

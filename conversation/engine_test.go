@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/hyponema/hyponema"
-	"github.com/hyponema/hyponema/bus"
 	"github.com/hyponema/hyponema/conversation"
+	"github.com/hyponema/hyponema/internal/enginetest"
 	"github.com/hyponema/hyponema/llm"
 	"github.com/hyponema/hyponema/llm/anthropic"
 	"github.com/hyponema/hyponema/llm/llmtest"
@@ -48,22 +48,9 @@ func newHarness(t *testing.T, db *store.DB) *harness {
 		llm.RetryPolicy{BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}))
 	models.Register("anthropic", llm.WithRetry(anthropic.New(anthropic.Config{APIKey: "sk-ant-test", BaseURL: ant.URL()}),
 		llm.RetryPolicy{BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}))
-	e := &conversation.Engine{
-		Sessions:      store.NewSessionService(db),
-		Messages:      store.NewMessageService(db),
-		Events:        store.NewEventService(db),
-		Agents:        store.NewAgentService(db),
-		Personas:      store.NewPersonaService(db),
-		Models:        models,
-		Bus:           bus.NewMemory(),
-		FlushInterval: 20 * time.Millisecond,
-		SweepInterval: time.Hour, // tests sweep by hand
-	}
-	e.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = e.Close(ctx)
+	e := enginetest.Start(t, db, models, func(e *conversation.Engine) {
+		e.FlushInterval = 20 * time.Millisecond
+		e.SweepInterval = time.Hour // tests sweep by hand
 	})
 	w := &hyponema.Workspace{Name: "test"}
 	if err := store.NewWorkspaceService(db).CreateWorkspace(context.Background(), w); err != nil {

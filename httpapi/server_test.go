@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/hyponema/hyponema"
-	"github.com/hyponema/hyponema/bus"
 	"github.com/hyponema/hyponema/clienttoken"
 	"github.com/hyponema/hyponema/conversation"
 	"github.com/hyponema/hyponema/egress"
 	"github.com/hyponema/hyponema/httpapi"
+	"github.com/hyponema/hyponema/internal/enginetest"
 	"github.com/hyponema/hyponema/llm"
 	"github.com/hyponema/hyponema/llm/local"
 	"github.com/hyponema/hyponema/seal"
@@ -48,22 +48,7 @@ type tenant struct {
 func newTestServer(t testing.TB, db *store.DB, configure ...func(*httpapi.Server)) *testServer {
 	models := llm.NewRouter()
 	models.Register("local", local.New())
-	e := &conversation.Engine{
-		Sessions:      store.NewSessionService(db),
-		Messages:      store.NewMessageService(db),
-		Events:        store.NewEventService(db),
-		Agents:        store.NewAgentService(db),
-		Personas:      store.NewPersonaService(db),
-		Models:        models,
-		Bus:           bus.NewMemory(),
-		FlushInterval: 20 * time.Millisecond,
-	}
-	e.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = e.Close(ctx)
-	})
+	e := enginetest.Start(t, db, models, func(e *conversation.Engine) { e.FlushInterval = 20 * time.Millisecond })
 	key, err := clienttoken.DeriveKey("test", []byte(strings.Repeat("s", 32)), "client tokens")
 	if err != nil {
 		t.Fatal(err)

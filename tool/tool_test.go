@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/hyponema/hyponema"
-	"github.com/hyponema/hyponema/bus"
 	"github.com/hyponema/hyponema/conversation"
 	"github.com/hyponema/hyponema/egress"
+	"github.com/hyponema/hyponema/internal/enginetest"
 	"github.com/hyponema/hyponema/internal/mcptest"
 	"github.com/hyponema/hyponema/llm"
 	"github.com/hyponema/hyponema/llm/llmtest"
@@ -72,16 +72,8 @@ func newEnv(t *testing.T) *env {
 	fake := llmtest.NewOpenAIServer(t)
 	models := llm.NewRouter()
 	models.Register("openai", openai.New(openai.Config{APIKey: "sk-test", BaseURL: fake.URL()}))
-	e := &conversation.Engine{
-		Sessions: store.NewSessionService(db), Messages: store.NewMessageService(db), Events: store.NewEventService(db),
-		Agents: store.NewAgentService(db), Personas: store.NewPersonaService(db), Models: models, Bus: bus.NewMemory(),
-		Tools: runner, WorkspaceEvents: store.NewWebhookService(db), Logger: logger, SweepInterval: time.Hour,
-	}
-	e.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = e.Close(ctx)
+	e := enginetest.Start(t, db, models, func(e *conversation.Engine) {
+		e.Tools, e.WorkspaceEvents, e.Logger, e.SweepInterval = runner, store.NewWebhookService(db), logger, time.Hour
 	})
 	w := &hyponema.Workspace{Name: "tools"}
 	if err := store.NewWorkspaceService(db).CreateWorkspace(context.Background(), w); err != nil {
