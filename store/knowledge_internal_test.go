@@ -79,15 +79,7 @@ func TestTopK(t *testing.T) {
 		vecs = append(vecs, v...)
 		all = append(all, ranked{seqs[i], float64(dot(q, v))})
 	}
-	slices.SortFunc(all, func(a, b ranked) int {
-		switch {
-		case worse(b, a):
-			return -1
-		case worse(a, b):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(all, byBest)
 	for _, k := range []int{0, 1, 5, 50} {
 		top := newTopK(k)
 		scoreRows(seqs, vecs, q, top)

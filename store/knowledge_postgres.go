@@ -217,22 +217,7 @@ func postgresLexical(ctx context.Context, c conn, stats *lexemeStats, counts *te
 	// chunks should drive depends on how common the words are and how big
 	// the knowledge bases, which a generic plan cannot know.
 	rows, err := c.query(ctx, postgresLexicalQueries[len(lexemes)], args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: full-text search: %w", err)
-	}
-	defer rows.Close()
-	out := make([]ranked, 0, limit)
-	for rows.Next() {
-		var r ranked
-		if err := rows.Scan(&r.seq, &r.score); err != nil {
-			return nil, fmt.Errorf("store: full-text search: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: full-text search: %w", err)
-	}
-	return out, nil
+	return scanRanked(rows, err, limit)
 }
 
 // postgresLexemes returns the lexemes of terms.

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -165,6 +164,27 @@ func (db *DB) inSnapshot(ctx context.Context, fn func(c conn) error, queries ...
 	return nil
 }
 
+// scanRanked reads the (seq, score) rows of a lexical search's query,
+// which err says failed if it is not nil.
+func scanRanked(rows *sql.Rows, err error, limit int) ([]ranked, error) {
+	if err != nil {
+		return nil, fmt.Errorf("store: full-text search: %w", err)
+	}
+	defer rows.Close()
+	out := make([]ranked, 0, limit)
+	for rows.Next() {
+		var r ranked
+		if err := rows.Scan(&r.seq, &r.score); err != nil {
+			return nil, fmt.Errorf("store: full-text search: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: full-text search: %w", err)
+	}
+	return out, nil
+}
+
 // fuse combines rankings by reciprocal rank fusion and returns the best
 // topK, ties broken by row key for a stable order.
 func fuse(topK int, rankings ...[]ranked) []ranked {
@@ -178,15 +198,7 @@ func fuse(topK int, rankings ...[]ranked) []ranked {
 	for seq, sc := range scores {
 		out = append(out, ranked{seq, sc})
 	}
-	slices.SortFunc(out, func(a, b ranked) int {
-		if a.score != b.score {
-			if a.score > b.score {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
+	slices.SortFunc(out, byBest)
 	return out[:min(len(out), topK)]
 }
 

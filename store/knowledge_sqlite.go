@@ -131,23 +131,11 @@ func sqliteLexical(ctx context.Context, c conn, counts *termCounts, workspaceID 
 	} else {
 		rows, err = c.query(ctx, sqliteLexicalQuery, match(terms), limit)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("store: full-text search: %w", err)
+	out, err := scanRanked(rows, err, limit)
+	for i := range out {
+		out[i].score = -out[i].score // bm25: lower is better
 	}
-	defer rows.Close()
-	out := make([]ranked, 0, limit)
-	for rows.Next() {
-		var r ranked
-		if err := rows.Scan(&r.seq, &r.score); err != nil {
-			return nil, fmt.Errorf("store: full-text search: %w", err)
-		}
-		r.score = -r.score
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: full-text search: %w", err)
-	}
-	return out, nil
+	return out, err
 }
 
 // pruneTerms returns the terms that a search ranks by so that it ranks

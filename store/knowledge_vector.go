@@ -90,6 +90,17 @@ func worse(a, b ranked) bool {
 	return a.score < b.score || a.score == b.score && a.seq > b.seq
 }
 
+// byBest orders chunks best first (see worse), for slices.SortFunc.
+func byBest(a, b ranked) int {
+	switch {
+	case worse(b, a):
+		return -1
+	case worse(a, b):
+		return 1
+	}
+	return 0
+}
+
 func (t *topK) push(r ranked) {
 	if len(t.h) < t.k {
 		t.h = append(t.h, r)
@@ -135,15 +146,7 @@ func (t *topK) min() (float64, bool) {
 // sorted returns the kept chunks, best first.
 func (t *topK) sorted() []ranked {
 	out := slices.Clone(t.h)
-	slices.SortFunc(out, func(a, b ranked) int {
-		switch {
-		case worse(b, a):
-			return -1
-		case worse(a, b):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, byBest)
 	return out
 }
 
