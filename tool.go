@@ -294,6 +294,19 @@ type ToolPatch struct {
 	MCP         *MCPToolConfig
 }
 
+// Apply sets t's fields that p gives.
+func (p *ToolPatch) Apply(t *Tool) {
+	set(&t.Name, p.Name)
+	set(&t.Description, p.Description)
+	set(&t.Parameters, p.Parameters)
+	if p.HTTP != nil {
+		t.HTTP = p.HTTP
+	}
+	if p.MCP != nil {
+		t.MCP = p.MCP
+	}
+}
+
 // ToolService stores tools and which agents' drafts they are attached to.
 type ToolService interface {
 	// CreateTool stores t. Returns EINVALID, or ECONFLICT if the workspace

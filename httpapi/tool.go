@@ -175,15 +175,7 @@ func (s *Server) updateTool(ctx context.Context, in *toolUpdateInput) (*body[*hy
 		if err != nil {
 			return nil, err
 		}
-		if p.Parameters != nil {
-			t.Parameters = *p.Parameters
-		}
-		if p.HTTP != nil {
-			t.HTTP = p.HTTP
-		}
-		if p.MCP != nil {
-			t.MCP = p.MCP
-		}
+		p.Apply(t)
 		if err := s.checkTool(ctx, t); err != nil {
 			return nil, err
 		}

@@ -75,17 +75,25 @@ func compactSchema(p json.RawMessage) (string, error) {
 	return string(b), nil
 }
 
-// CreateTool implements hyponema.ToolService.
-func (s *ToolService) CreateTool(ctx context.Context, t *hyponema.Tool) error {
+// prepareTool normalizes and checks t, and returns its parameters schema
+// and configuration as stored.
+func prepareTool(t *hyponema.Tool) (params, cfg string, err error) {
 	t.Normalize()
 	if err := t.Validate(); err != nil {
-		return err
+		return "", "", err
 	}
-	params, err := compactSchema(t.Parameters)
-	if err != nil {
-		return err
+	if params, err = compactSchema(t.Parameters); err != nil {
+		return "", "", err
 	}
-	cfg, err := toolConfig(t)
+	if cfg, err = toolConfig(t); err != nil {
+		return "", "", err
+	}
+	return params, cfg, nil
+}
+
+// CreateTool implements hyponema.ToolService.
+func (s *ToolService) CreateTool(ctx context.Context, t *hyponema.Tool) error {
+	params, cfg, err := prepareTool(t)
 	if err != nil {
 		return err
 	}
@@ -135,30 +143,8 @@ func (s *ToolService) UpdateTool(ctx context.Context, workspaceID, id string, p 
 		if t, err = findTool(ctx, tx, workspaceID, id, s.db.d.forUpdate); err != nil {
 			return err
 		}
-		if p.Name != nil {
-			t.Name = *p.Name
-		}
-		if p.Description != nil {
-			t.Description = *p.Description
-		}
-		if p.Parameters != nil {
-			t.Parameters = *p.Parameters
-		}
-		if p.HTTP != nil {
-			t.HTTP = p.HTTP
-		}
-		if p.MCP != nil {
-			t.MCP = p.MCP
-		}
-		t.Normalize()
-		if err := t.Validate(); err != nil {
-			return err
-		}
-		params, err := compactSchema(t.Parameters)
-		if err != nil {
-			return err
-		}
-		cfg, err := toolConfig(t)
+		p.Apply(t)
+		params, cfg, err := prepareTool(t)
 		if err != nil {
 			return err
 		}
