@@ -492,7 +492,7 @@ func TestKnowledgeOfAnotherWorkspace(t *testing.T) {
 		file, ct := upload(t, "b.md", "text/markdown", []byte("# B"))
 
 		kbPath := "/workspaces/{ws}/knowledge-base/" + kb
-		routes := []struct{ method, path, body, ct string }{
+		routes := []foreignRoute{
 			{"GET", kbPath, "", ""},
 			{"DELETE", kbPath, "", ""},
 			{"POST", kbPath + "/sources", `{"type":"text","name":"B","text":"B was here"}`, ""},
@@ -517,29 +517,13 @@ func TestKnowledgeOfAnotherWorkspace(t *testing.T) {
 			{"GET", "/workspaces/{ws}/knowledge-base/" + bKB + "/chunks/" + chunks[0], "", ""},
 			{"GET", "/workspaces/{ws}/knowledge-base/" + bKB + "/chunks?source_id=" + src, "", ""},
 		}
-		for _, ws := range []string{a.ws, b.ws} {
-			for _, rt := range routes {
-				if ws == a.ws && strings.Contains(rt.path, bKB) {
-					continue
-				}
-				path := strings.ReplaceAll(rt.path, "{ws}", ws)
-				var headers []string
-				if rt.ct != "" {
-					headers = []string{"Content-Type", rt.ct}
-				}
-				r := ts.do(rt.method, path, b.key, rt.body, headers...)
-				if r.status != 404 {
-					t.Errorf("%s %s with B's key: status %d, want 404: %s", rt.method, path, r.status, r.body)
-					continue
-				}
-				checkError(t, r, 404, "not_found")
-				for _, s := range []string{"A help", "A returns", "A secret passage", kb, src, chunks[0]} {
-					if strings.Contains(string(r.body), s) && !strings.Contains(path, s) {
-						t.Errorf("%s %s mentions A's %q: %s", rt.method, path, s, r.body)
-					}
+		checkForeign(t, ts, b.key, []string{a.ws, b.ws}, routes, func(path string, r *response) {
+			for _, s := range []string{"A help", "A returns", "A secret passage", kb, src, chunks[0]} {
+				if strings.Contains(string(r.body), s) && !strings.Contains(path, s) {
+					t.Errorf("%s mentions A's %q: %s", path, s, r.body)
 				}
 			}
-		}
+		})
 		// A's agent named in the body of B's own attach is no agent of B's.
 		m := checkError(t, ts.do("POST", "/workspaces/"+b.ws+"/knowledge-base/"+bKB+"/attach", b.key, `{"agent_id":"`+agent+`"}`), 422, "validation_error")
 		if loc, _ := json.Marshal(m["errors"].([]any)[0].(map[string]any)["loc"]); string(loc) != `["body","agent_id"]` {

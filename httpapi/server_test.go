@@ -186,6 +186,36 @@ func (ts *testServer) must(want int, method, path, key, body string, headers ...
 }
 
 // checkError asserts the API's error shape and kind.
+// foreignRoute is a request about another workspace's resources: {ws} in
+// its path stands for the workspace it is sent to; contentType, if set,
+// replaces the JSON one.
+type foreignRoute struct{ method, path, body, contentType string }
+
+// checkForeign sends each route with key, in each of workspaces, and checks
+// that the answer is the contract's 404; check, if given, looks further
+// at each such answer.
+func checkForeign(t *testing.T, ts *testServer, key string, workspaces []string, routes []foreignRoute, check func(path string, r *response)) {
+	t.Helper()
+	for _, ws := range workspaces {
+		for _, rt := range routes {
+			path := strings.ReplaceAll(rt.path, "{ws}", ws)
+			var headers []string
+			if rt.contentType != "" {
+				headers = []string{"Content-Type", rt.contentType}
+			}
+			r := ts.do(rt.method, path, key, rt.body, headers...)
+			if r.status != 404 {
+				t.Errorf("%s %s with another workspace's key: status %d, want 404: %s", rt.method, path, r.status, r.body)
+				continue
+			}
+			checkError(t, r, 404, "not_found")
+			if check != nil {
+				check(path, r)
+			}
+		}
+	}
+}
+
 func checkError(t testing.TB, r *response, status int, kind string) map[string]any {
 	t.Helper()
 	if r.status != status {

@@ -364,29 +364,19 @@ func TestToolsOfAnotherWorkspace(t *testing.T) {
 		bTool := ts.must(201, "POST", "/workspaces/"+b.ws+"/tools", b.key, lookupOrder).str(t, "id")
 		bAgent := ts.must(201, "POST", "/workspaces/"+b.ws+"/agents", b.key, `{"name":"B agent"}`).str(t, "id")
 
-		routes := []struct{ method, path, body string }{
-			{"GET", "/workspaces/{ws}/tools/" + tool, ""},
-			{"PATCH", "/workspaces/{ws}/tools/" + tool, `{"name":"hacked"}`},
-			{"PATCH", "/workspaces/{ws}/tools/" + tool, `{"type":"http"}`},
-			{"DELETE", "/workspaces/{ws}/tools/" + tool, ""},
-			{"POST", "/workspaces/{ws}/tools/" + tool + "/discover", ""},
-			{"GET", "/workspaces/{ws}/agents/" + agent + "/tools", ""},
-			{"POST", "/workspaces/{ws}/agents/" + agent + "/tools", `{"tool_id":"` + tool + `"}`},
-			{"POST", "/workspaces/{ws}/agents/" + agent + "/tools", `{"tool_id":"` + bTool + `"}`},
-			{"DELETE", "/workspaces/{ws}/agents/" + agent + "/tools/" + tool, ""},
-			{"DELETE", "/workspaces/{ws}/agents/" + bAgent + "/tools/" + tool, ""},
+		routes := []foreignRoute{
+			{"GET", "/workspaces/{ws}/tools/" + tool, "", ""},
+			{"PATCH", "/workspaces/{ws}/tools/" + tool, `{"name":"hacked"}`, ""},
+			{"PATCH", "/workspaces/{ws}/tools/" + tool, `{"type":"http"}`, ""},
+			{"DELETE", "/workspaces/{ws}/tools/" + tool, "", ""},
+			{"POST", "/workspaces/{ws}/tools/" + tool + "/discover", "", ""},
+			{"GET", "/workspaces/{ws}/agents/" + agent + "/tools", "", ""},
+			{"POST", "/workspaces/{ws}/agents/" + agent + "/tools", `{"tool_id":"` + tool + `"}`, ""},
+			{"POST", "/workspaces/{ws}/agents/" + agent + "/tools", `{"tool_id":"` + bTool + `"}`, ""},
+			{"DELETE", "/workspaces/{ws}/agents/" + agent + "/tools/" + tool, "", ""},
+			{"DELETE", "/workspaces/{ws}/agents/" + bAgent + "/tools/" + tool, "", ""},
 		}
-		for _, ws := range []string{a.ws, b.ws} {
-			for _, rt := range routes {
-				path := strings.ReplaceAll(rt.path, "{ws}", ws)
-				r := ts.do(rt.method, path, b.key, rt.body)
-				if r.status != 404 {
-					t.Errorf("%s %s with B's key: status %d, want 404: %s", rt.method, path, r.status, r.body)
-					continue
-				}
-				checkError(t, r, 404, "not_found")
-			}
-		}
+		checkForeign(t, ts, b.key, []string{a.ws, b.ws}, routes, nil)
 		// A's tool named in the body of B's own attach is no tool of B's.
 		m := checkError(t, ts.do("POST", "/workspaces/"+b.ws+"/agents/"+bAgent+"/tools", b.key, `{"tool_id":"`+tool+`"}`), 422, "validation_error")
 		if loc, _ := json.Marshal(m["errors"].([]any)[0].(map[string]any)["loc"]); string(loc) != `["body","tool_id"]` {

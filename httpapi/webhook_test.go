@@ -565,32 +565,22 @@ func TestWebhooksOfAnotherWorkspace(t *testing.T) {
 		bHook := ts.must(201, "POST", "/workspaces/"+b.ws+"/webhooks", b.key, `{"url":"http://127.0.0.1:9/b"}`).str(t, "id")
 		queued := len(q.jobsFor(ev))
 
-		routes := []struct{ method, path, body string }{
-			{"GET", "/workspaces/{ws}/webhooks/" + hook, ""},
-			{"PATCH", "/workspaces/{ws}/webhooks/" + hook, `{"enabled":false}`},
-			{"PATCH", "/workspaces/{ws}/webhooks/" + hook, `{"url":"http://127.0.0.1:9/b"}`},
-			{"DELETE", "/workspaces/{ws}/webhooks/" + hook, ""},
-			{"POST", "/workspaces/{ws}/webhooks/" + hook + "/rotate-secret", ""},
-			{"POST", "/workspaces/{ws}/webhooks/" + hook + "/test", ""},
-			{"GET", "/workspaces/{ws}/webhooks/" + hook + "/deliveries", ""},
-			{"GET", "/workspaces/{ws}/webhooks/" + hook + "/deliveries?event_id=" + ev, ""},
-			{"GET", "/workspaces/{ws}/webhooks/" + hook + "/deliveries/" + dlv, ""},
-			{"POST", "/workspaces/{ws}/webhooks/" + hook + "/deliveries/" + dlv + "/redeliver", ""},
-			{"GET", "/workspaces/{ws}/webhooks/" + bHook + "/deliveries/" + dlv, ""},
-			{"POST", "/workspaces/{ws}/webhooks/" + bHook + "/deliveries/" + dlv + "/redeliver", ""},
-			{"GET", "/workspaces/{ws}/events/" + ev, ""},
+		routes := []foreignRoute{
+			{"GET", "/workspaces/{ws}/webhooks/" + hook, "", ""},
+			{"PATCH", "/workspaces/{ws}/webhooks/" + hook, `{"enabled":false}`, ""},
+			{"PATCH", "/workspaces/{ws}/webhooks/" + hook, `{"url":"http://127.0.0.1:9/b"}`, ""},
+			{"DELETE", "/workspaces/{ws}/webhooks/" + hook, "", ""},
+			{"POST", "/workspaces/{ws}/webhooks/" + hook + "/rotate-secret", "", ""},
+			{"POST", "/workspaces/{ws}/webhooks/" + hook + "/test", "", ""},
+			{"GET", "/workspaces/{ws}/webhooks/" + hook + "/deliveries", "", ""},
+			{"GET", "/workspaces/{ws}/webhooks/" + hook + "/deliveries?event_id=" + ev, "", ""},
+			{"GET", "/workspaces/{ws}/webhooks/" + hook + "/deliveries/" + dlv, "", ""},
+			{"POST", "/workspaces/{ws}/webhooks/" + hook + "/deliveries/" + dlv + "/redeliver", "", ""},
+			{"GET", "/workspaces/{ws}/webhooks/" + bHook + "/deliveries/" + dlv, "", ""},
+			{"POST", "/workspaces/{ws}/webhooks/" + bHook + "/deliveries/" + dlv + "/redeliver", "", ""},
+			{"GET", "/workspaces/{ws}/events/" + ev, "", ""},
 		}
-		for _, ws := range []string{a.ws, b.ws} {
-			for _, rt := range routes {
-				path := strings.ReplaceAll(rt.path, "{ws}", ws)
-				r := ts.do(rt.method, path, b.key, rt.body)
-				if r.status != 404 {
-					t.Errorf("%s %s with B's key: status %d, want 404: %s", rt.method, path, r.status, r.body)
-					continue
-				}
-				checkError(t, r, 404, "not_found")
-			}
-		}
+		checkForeign(t, ts, b.key, []string{a.ws, b.ws}, routes, nil)
 		// B's own lists show nothing of A's.
 		for _, path := range []string{"/workspaces/" + b.ws + "/webhooks", "/workspaces/" + b.ws + "/events", "/workspaces/" + b.ws + "/webhooks/" + bHook + "/deliveries?event_id=" + ev} {
 			r := ts.must(200, "GET", path, b.key, "")
