@@ -104,14 +104,8 @@ func TestToolRound(t *testing.T) {
 		a := h.toolAgent(nil, orderTool("lookup_order"))
 		s := h.session(a.ID, nil)
 
-		var seen []*llmtest.OpenAIRequest
-		var mu sync.Mutex
 		h.openai.Handle(func(req *llmtest.OpenAIRequest) llmtest.Reply {
-			mu.Lock()
-			seen = append(seen, req)
-			n := len(seen)
-			mu.Unlock()
-			switch n {
+			switch len(h.openai.Requests()) { // this one's number: the server records it first
 			case 1:
 				return llmtest.Reply{Text: "Let me check.", ToolCalls: []hyponema.ToolCall{
 					{ID: "call_1", Name: "lookup_order", Arguments: `{"order_id":"1001"}`},
@@ -131,6 +125,7 @@ func TestToolRound(t *testing.T) {
 		if reply.Text != "Let me check.\n\nOrder 1001 has shipped." || len(reply.ToolCalls) != 4 {
 			t.Fatalf("reply %q with %d calls", reply.Text, len(reply.ToolCalls))
 		}
+		seen := h.openai.Requests()
 		if len(seen) != 2 || len(seen[0].Tools) != 1 || seen[0].Tools[0].Function.Name != "lookup_order" {
 			t.Fatalf("requests: %d; tools offered %+v", len(seen), seen[0].Tools)
 		}
@@ -214,14 +209,8 @@ func TestParallelToolsAndBudget(t *testing.T) {
 	a := h.toolAgent(func(c *hyponema.AgentConfig) { c.MaxToolRounds = 2; c.ToolTimeoutSeconds = 1 }, orderTool("lookup_order"))
 	go func() { <-started; <-started; close(release) }()
 
-	var requests []*llmtest.OpenAIRequest
-	var mu sync.Mutex
 	h.openai.Handle(func(req *llmtest.OpenAIRequest) llmtest.Reply {
-		mu.Lock()
-		requests = append(requests, req)
-		n := len(requests)
-		mu.Unlock()
-		switch n {
+		switch len(h.openai.Requests()) { // this one's number: the server records it first
 		case 1:
 			return llmtest.Reply{ToolCalls: []hyponema.ToolCall{
 				{ID: "a", Name: "lookup_order", Arguments: `{"order_id":"1"}`},
@@ -237,6 +226,7 @@ func TestParallelToolsAndBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	requests := h.openai.Requests()
 	if reply.Text != "done" || len(requests) != 3 {
 		t.Fatalf("reply %q after %d requests", reply.Text, len(requests))
 	}
