@@ -27,16 +27,7 @@ var _ hyponema.Embedder = (*Embedder)(nil)
 
 // NewEmbedder returns an embedder of model on the server that c names.
 func NewEmbedder(c Config, model string) *Embedder {
-	base := c.BaseURL
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	svc := openai.NewEmbeddingService(
-		option.WithBaseURL(base),
-		option.WithAPIKey(c.APIKey),
-		option.WithHTTPClient(upstream.HTTPClient(c.HTTPClient)),
-		option.WithMaxRetries(2),
-	)
+	svc := openai.NewEmbeddingService(c.options(2)...)
 	return &Embedder{svc: svc, key: upstream.Redactor(c.APIKey), model: model}
 }
 

@@ -59,20 +59,29 @@ var _ hyponema.LLM = (*Provider)(nil)
 
 // New returns a provider for the server at c.BaseURL.
 func New(c Config) *Provider {
-	base := c.BaseURL
-	if base == "" {
-		base = DefaultBaseURL
+	svc := openai.NewChatCompletionService(c.options(0)...)
+	return &Provider{svc: svc, key: upstream.Redactor(c.APIKey), maxCompletionTokens: usesMaxCompletionTokens(c.baseURL())}
+}
+
+// baseURL is the API root, DefaultBaseURL unless set.
+func (c Config) baseURL() string {
+	if c.BaseURL == "" {
+		return DefaultBaseURL
 	}
-	// NewChatCompletionService, unlike openai.NewClient, does not read
-	// OPENAI_* variables from the environment: no setting comes from
-	// anywhere but Config.
-	svc := openai.NewChatCompletionService(
-		option.WithBaseURL(base),
+	return c.BaseURL
+}
+
+// options are the SDK's settings for a service of c, with the SDK's own
+// retries. The services, unlike openai.NewClient, do not read OPENAI_*
+// variables from the environment: no setting comes from anywhere but
+// Config.
+func (c Config) options(maxRetries int) []option.RequestOption {
+	return []option.RequestOption{
+		option.WithBaseURL(c.baseURL()),
 		option.WithAPIKey(c.APIKey),
 		option.WithHTTPClient(upstream.HTTPClient(c.HTTPClient)),
-		option.WithMaxRetries(0),
-	)
-	return &Provider{svc: svc, key: upstream.Redactor(c.APIKey), maxCompletionTokens: usesMaxCompletionTokens(base)}
+		option.WithMaxRetries(maxRetries),
+	}
 }
 
 // usesMaxCompletionTokens reports whether the server at base wants
