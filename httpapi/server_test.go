@@ -186,6 +186,21 @@ func (ts *testServer) must(want int, method, path, key, body string, headers ...
 }
 
 // checkError asserts the API's error shape and kind.
+// checkFieldError checks that r is a validation error of status whose
+// first field error is at loc (its JSON, e.g. ["body","url"]).
+func checkFieldError(t testing.TB, r *response, status int, loc string) map[string]any {
+	t.Helper()
+	m := checkError(t, r, status, "validation_error")
+	errs, _ := m["errors"].([]any)
+	if len(errs) == 0 {
+		t.Fatalf("no field errors: %s", r.body)
+	}
+	if got, _ := json.Marshal(errs[0].(map[string]any)["loc"]); string(got) != loc {
+		t.Fatalf("loc %s, want %s: %s", got, loc, r.body)
+	}
+	return m
+}
+
 // foreignRoute is a request about another workspace's resources: {ws} in
 // its path stands for the workspace it is sent to; contentType, if set,
 // replaces the JSON one.

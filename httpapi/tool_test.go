@@ -188,14 +188,7 @@ func TestToolValidation(t *testing.T) {
 				}
 				return
 			}
-			m := checkError(t, r, tt.status, "validation_error")
-			errs, _ := m["errors"].([]any)
-			if len(errs) == 0 {
-				t.Fatalf("no field errors: %s", r.body)
-			}
-			if loc, _ := json.Marshal(errs[0].(map[string]any)["loc"]); string(loc) != tt.loc {
-				t.Fatalf("loc %s, want %s: %s", loc, tt.loc, r.body)
-			}
+			checkFieldError(t, r, tt.status, tt.loc)
 		})
 	}
 	if n := len(ts.must(200, "GET", base, a.key, "").json(t)["data"].([]any)); n != 5 {
@@ -322,10 +315,7 @@ func TestToolDiscover(t *testing.T) {
 		checkError(t, ts.do("POST", base+mcp+"/discover", a.key, `{"refresh":true}`), 422, "validation_error")
 
 		checkError(t, ts.do("POST", base+down+"/discover", a.key, ""), 503, "unavailable")
-		m := checkError(t, ts.do("POST", base+http+"/discover", a.key, ""), 422, "validation_error")
-		if loc, _ := json.Marshal(m["errors"].([]any)[0].(map[string]any)["loc"]); string(loc) != `["path","tool_id"]` {
-			t.Fatalf("loc %s", loc)
-		}
+		checkFieldError(t, ts.do("POST", base+http+"/discover", a.key, ""), 422, `["path","tool_id"]`)
 		checkError(t, ts.do("POST", base+"tool_01jc2x5w3n0000000000000000/discover", a.key, ""), 404, "not_found")
 		// Another workspace's tool is not found, under either workspace.
 		checkError(t, ts.do("POST", base+mcp+"/discover", b.key, ""), 404, "not_found")
@@ -378,10 +368,7 @@ func TestToolsOfAnotherWorkspace(t *testing.T) {
 		}
 		checkForeign(t, ts, b.key, []string{a.ws, b.ws}, routes, nil)
 		// A's tool named in the body of B's own attach is no tool of B's.
-		m := checkError(t, ts.do("POST", "/workspaces/"+b.ws+"/agents/"+bAgent+"/tools", b.key, `{"tool_id":"`+tool+`"}`), 422, "validation_error")
-		if loc, _ := json.Marshal(m["errors"].([]any)[0].(map[string]any)["loc"]); string(loc) != `["body","tool_id"]` {
-			t.Fatalf("loc %s", loc)
-		}
+		checkFieldError(t, ts.do("POST", "/workspaces/"+b.ws+"/agents/"+bAgent+"/tools", b.key, `{"tool_id":"`+tool+`"}`), 422, `["body","tool_id"]`)
 		// B's own lists show nothing of A's.
 		for _, path := range []string{"/workspaces/" + b.ws + "/tools", "/workspaces/" + b.ws + "/agents/" + bAgent + "/tools"} {
 			r := ts.must(200, "GET", path, b.key, "")

@@ -206,14 +206,7 @@ func TestWebhookValidation(t *testing.T) {
 			}
 			r := ts.do(method, path, a.key, tt.body)
 			if tt.status >= 400 {
-				m := checkError(t, r, tt.status, "validation_error")
-				errs, _ := m["errors"].([]any)
-				if len(errs) == 0 {
-					t.Fatalf("no field errors: %s", r.body)
-				}
-				if loc, _ := json.Marshal(errs[0].(map[string]any)["loc"]); string(loc) != tt.loc {
-					t.Fatalf("loc %s, want %s: %s", loc, tt.loc, r.body)
-				}
+				checkFieldError(t, r, tt.status, tt.loc)
 				return
 			}
 			if r.status != tt.status {
