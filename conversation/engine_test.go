@@ -62,16 +62,29 @@ func newHarness(t *testing.T, db *store.DB) *harness {
 // agent creates and publishes an agent with cfg applied over the defaults.
 func (h *harness) agent(edit func(*hyponema.AgentConfig)) *hyponema.Agent {
 	h.t.Helper()
-	ctx := context.Background()
-	agents := store.NewAgentService(h.db)
+	return h.publish(h.draft("test agent", edit))
+}
+
+// draft creates an agent named name on the fake OpenAI server's model,
+// with edit applied over the defaults, and does not publish it.
+func (h *harness) draft(name string, edit func(*hyponema.AgentConfig)) *hyponema.Agent {
+	h.t.Helper()
 	a := &hyponema.Agent{WorkspaceID: h.ws, AgentConfig: hyponema.NewAgentConfig()}
-	a.Name, a.Model = "test agent", "openai/gpt-test"
+	a.Name, a.Model = name, "openai/gpt-test"
 	if edit != nil {
 		edit(&a.AgentConfig)
 	}
-	if err := agents.CreateAgent(ctx, a); err != nil {
+	if err := store.NewAgentService(h.db).CreateAgent(context.Background(), a); err != nil {
 		h.t.Fatal(err)
 	}
+	return a
+}
+
+// publish makes a version of the agent's draft and publishes it.
+func (h *harness) publish(a *hyponema.Agent) *hyponema.Agent {
+	h.t.Helper()
+	ctx := context.Background()
+	agents := store.NewAgentService(h.db)
 	v, err := agents.CreateAgentVersion(ctx, h.ws, a.ID, "")
 	if err != nil {
 		h.t.Fatal(err)

@@ -41,23 +41,11 @@ func knowledgeAgent(t *testing.T, h *harness, model string, emb *llmtest.Embeddi
 	if err := ks.ReplaceChunks(ctx, h.ws, src.ID, 0, chunks, "text/plain", 6); err != nil {
 		t.Fatal(err)
 	}
-	agents := store.NewAgentService(h.db)
-	a := &hyponema.Agent{WorkspaceID: h.ws, AgentConfig: hyponema.NewAgentConfig()}
-	a.Name, a.Model = "help desk", model
-	if err := agents.CreateAgent(ctx, a); err != nil {
+	a := h.draft("help desk", func(c *hyponema.AgentConfig) { c.Model = model })
+	if _, err := store.NewAgentService(h.db).AttachKnowledgeBase(ctx, h.ws, kb.ID, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := agents.AttachKnowledgeBase(ctx, h.ws, kb.ID, a.ID); err != nil {
-		t.Fatal(err)
-	}
-	v, err := agents.CreateAgentVersion(ctx, h.ws, a.ID, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a, err = agents.PublishAgentVersion(ctx, h.ws, a.ID, v.ID); err != nil {
-		t.Fatal(err)
-	}
-	return a, chunks[0]
+	return h.publish(a), chunks[0]
 }
 
 // embedding is llmtest's model in float32s, as the store keeps vectors.

@@ -44,15 +44,8 @@ func (f *fakeCaller) called() []string {
 func (h *harness) toolAgent(edit func(*hyponema.AgentConfig), tools ...*hyponema.Tool) *hyponema.Agent {
 	h.t.Helper()
 	ctx := context.Background()
-	agents, ts := store.NewAgentService(h.db), store.NewToolService(h.db)
-	a := &hyponema.Agent{WorkspaceID: h.ws, AgentConfig: hyponema.NewAgentConfig()}
-	a.Name, a.Model = "tool agent", "openai/gpt-test"
-	if edit != nil {
-		edit(&a.AgentConfig)
-	}
-	if err := agents.CreateAgent(ctx, a); err != nil {
-		h.t.Fatal(err)
-	}
+	ts := store.NewToolService(h.db)
+	a := h.draft("tool agent", edit)
 	for _, tl := range tools {
 		tl.WorkspaceID = h.ws
 		if err := ts.CreateTool(ctx, tl); err != nil {
@@ -62,14 +55,7 @@ func (h *harness) toolAgent(edit func(*hyponema.AgentConfig), tools ...*hyponema
 			h.t.Fatal(err)
 		}
 	}
-	v, err := agents.CreateAgentVersion(ctx, h.ws, a.ID, "")
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if a, err = agents.PublishAgentVersion(ctx, h.ws, a.ID, v.ID); err != nil {
-		h.t.Fatal(err)
-	}
-	return a
+	return h.publish(a)
 }
 
 func orderTool(name string) *hyponema.Tool {
