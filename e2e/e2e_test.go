@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/hyponema/hyponema"
 	"github.com/hyponema/hyponema/internal/binarytest"
+	"github.com/hyponema/hyponema/internal/loopbacktest"
 	"github.com/hyponema/hyponema/llm/llmtest"
 )
 
@@ -175,20 +175,15 @@ var shopTemplate = template.Must(template.New("shop").Parse(`<!doctype html>
 
 func newShopPage(t *testing.T, addr string) *shopPage {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("listen on %s: %v", addr, err)
-	}
-	p := &shopPage{url: "http://" + ln.Addr().String() + "/", origin: "http://" + ln.Addr().String()}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p := &shopPage{}
+	srv := loopbacktest.Serve(t, addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_ = shopTemplate.Execute(w, map[string]string{"Widget": p.widget, "ClientURL": p.clientURL})
-	}), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	}))
+	p.url, p.origin = srv.URL+"/", srv.URL
 	return p
 }

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hyponema/hyponema/internal/loopbacktest"
 )
 
 // Every test here talks only to loopback servers. 127.0.0.1 is allowed, as
@@ -27,25 +29,16 @@ type server struct {
 	port string
 }
 
-// serve starts h on addr ("127.0.0.1:0", "127.0.0.2:0" …), skipping the
-// test where the address cannot be bound (outside Linux, 127.0.0.2 may not
-// be local).
+// serve starts h on addr ("127.0.0.1:0", "127.0.0.2:0" …), counting the
+// requests.
 func serve(t *testing.T, addr string, h http.HandlerFunc) *server {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("cannot listen on %s: %v", addr, err)
-	}
 	s := &server{}
-	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = loopbacktest.Serve(t, addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)
 		h(w, r)
 	}))
-	s.Listener.Close()
-	s.Listener = ln
-	s.Start()
-	t.Cleanup(s.Close)
-	_, s.port, _ = net.SplitHostPort(ln.Addr().String())
+	_, s.port, _ = net.SplitHostPort(s.Listener.Addr().String())
 	return s
 }
 

@@ -7,7 +7,6 @@ package webhooktest
 import (
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hyponema/hyponema/internal/loopbacktest"
 	"github.com/hyponema/hyponema/internal/nodetest"
 )
 
@@ -43,7 +43,6 @@ type Receiver struct {
 	deliveries []*Delivery
 	answer     func(d *Delivery, n int) (status int, header http.Header)
 	notify     chan struct{}
-	srv        *http.Server
 }
 
 // New starts a receiver on addr ("127.0.0.1:0" unless given) that answers
@@ -54,14 +53,8 @@ func New(t testing.TB, addr ...string) *Receiver {
 	if len(addr) > 0 {
 		a = addr[0]
 	}
-	ln, err := net.Listen("tcp", a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &Receiver{URL: "http://" + ln.Addr().String() + "/hook", notify: make(chan struct{}, 1)}
-	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = r.srv.Serve(ln) }()
-	t.Cleanup(func() { _ = r.srv.Close() })
+	r := &Receiver{notify: make(chan struct{}, 1)}
+	r.URL = loopbacktest.Serve(t, a, r).URL + "/hook"
 	return r
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hyponema/hyponema"
 	"github.com/hyponema/hyponema/egress"
+	"github.com/hyponema/hyponema/internal/loopbacktest"
 	"github.com/hyponema/hyponema/tool/httptool"
 )
 
@@ -58,17 +59,12 @@ func (s *server) last(t *testing.T) seen {
 	return s.reqs[len(s.reqs)-1]
 }
 
-// serve starts h on addr ("127.0.0.1:0", "127.0.0.2:0"), skipping the test
-// where the address cannot be bound (outside Linux, 127.0.0.2 may not be
-// local).
+// serve starts h on addr ("127.0.0.1:0", "127.0.0.2:0"), recording the
+// requests.
 func serve(t testing.TB, addr string, h http.HandlerFunc) *server {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("cannot listen on %s: %v", addr, err)
-	}
 	s := &server{}
-	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = loopbacktest.Serve(t, addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		s.mu.Lock()
 		s.reqs = append(s.reqs, seen{
@@ -79,11 +75,7 @@ func serve(t testing.TB, addr string, h http.HandlerFunc) *server {
 		s.hits.Add(1)
 		h(w, r)
 	}))
-	s.Listener.Close()
-	s.Listener = ln
-	s.Start()
-	t.Cleanup(s.Close)
-	_, s.port, _ = net.SplitHostPort(ln.Addr().String())
+	_, s.port, _ = net.SplitHostPort(s.Listener.Addr().String())
 	return s
 }
 
